@@ -1,0 +1,1 @@
+"""Accounts and authentication, shared by every frontend."""

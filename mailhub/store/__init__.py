@@ -1,0 +1,1 @@
+"""The protocol-neutral mailstore (see ``api`` for the contract)."""
