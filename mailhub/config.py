@@ -47,6 +47,9 @@ class ImapSettings(_Section):
 class Pop3Settings(_Section):
     port: int = Field(default=1110, ge=0, le=65535)
     tls_port: int = Field(default=1995, ge=0, le=65535)
+    # Minimum seconds between two logins of one account, advertised as LOGIN-DELAY (RFC 2449
+    # §6.5) and enforced with -ERR [LOGIN-DELAY]; 0 = no limit, not advertised.
+    login_delay: int = Field(default=0, ge=0)
 
 
 class LmtpSettings(_Section):

@@ -1,0 +1,199 @@
+"""POP3 listeners: asyncio streams glue around :class:`~mailhub.pop3.session.Pop3Session`.
+
+Two listeners on ``settings.host``: ``pop3.port`` (cleartext, offering STLS per RFC 2595) and
+``pop3.tls_port`` (implicit TLS, the 995 role). Both accept plain TCP and, for implicit TLS,
+upgrade at once with ``ctx.tls.server_context()`` asked per connection, so a certificate reload
+applies to the next connection (the same provider IMAP uses). This module owns every socket
+concern: the per-IP limit, TLS, timeouts (pre-login, then idle), output batching for pipelined
+commands (RFC 2449 §6.6), and the rule that a dropped connection changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import ssl
+from functools import partial
+
+from mailhub import __version__
+from mailhub.app import ServerContext
+from mailhub.errors import MailError
+from mailhub.pop3 import proto
+from mailhub.pop3.session import MaildropLocks, Pop3Session, Reply, SessionConfig
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+# Flush the transport once this much output is queued (keeps memory bounded on RETR-all).
+_HIGH_WATER = 1 << 20
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
+    """Bind the POP3 listeners whose port is not 0 (the TLS one only with a certificate)."""
+    settings = ctx.settings
+    locks = MaildropLocks()
+    servers: list[asyncio.AbstractServer] = []
+    have_tls = ctx.tls.server_context() is not None
+    listeners = [(settings.pop3.port, False)]
+    if have_tls:
+        listeners.append((settings.pop3.tls_port, True))
+    elif settings.pop3.tls_port:
+        log.warning("POP3S port %d not opened: no TLS certificate", settings.pop3.tls_port)
+    for port, implicit in listeners:
+        if not port:
+            continue
+        handler = partial(_handle, ctx, locks, implicit)
+        server = await asyncio.start_server(handler, settings.host, port, limit=_READ_SIZE)
+        bound = server.sockets[0].getsockname()[1] if server.sockets else port
+        log.info(
+            "POP3%s listening on %s:%d%s",
+            "S" if implicit else "",
+            settings.host,
+            bound,
+            "" if implicit or not have_tls else " (STLS offered)",
+        )
+        servers.append(server)
+    return servers
+
+
+async def _handle(
+    ctx: ServerContext,
+    locks: MaildropLocks,
+    implicit_tls: bool,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    peername = writer.get_extra_info("peername")
+    ip = str(peername[0]) if peername else "?"
+    peer = f"{ip}:{peername[1]}" if peername else "?"
+    if not ctx.limiter.try_acquire(ip):
+        try:
+            writer.write(proto.err("Too many connections from your address", proto.CODE_SYS_TEMP))
+            await asyncio.wait_for(writer.drain(), 5)
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+        return
+    limits = ctx.settings.limits
+    config = SessionConfig(
+        secure=False,
+        tls_available=False,
+        cleartext_auth_ok=_is_loopback(ip) or ctx.settings.allow_cleartext_auth,
+        failed_login_delay=limits.failed_login_delay,
+        login_delay=ctx.settings.pop3.login_delay,
+        max_errors=limits.max_protocol_errors,
+        implementation=f"mailhub {__version__}",
+        peer=peer,
+    )
+    session = Pop3Session(ctx.store, ctx.directory, locks, config)
+    try:
+        if implicit_tls:
+            tls = ctx.tls.server_context()
+            if tls is None:
+                return
+            await asyncio.wait_for(writer.start_tls(tls), limits.prelogin_timeout)
+            config.secure = True
+        else:
+            config.tls_available = ctx.tls.server_context() is not None
+        await _Connection(ctx, session, reader, writer).run()
+    except (ConnectionError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        log.debug("pop3 %s: connection ended: %s", peer, exc)
+    except MailError as exc:
+        # Only possible mid-RETR (the file vanished after +OK): the body cannot be finished.
+        log.warning("pop3 %s: closing mid-response: %s", peer, exc)
+    except Exception:
+        log.exception("pop3 %s: unexpected error, closing connection", peer)
+    finally:
+        await session.close()
+        ctx.limiter.release(ip)
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+class _Connection:
+    """The read-dispatch-write loop of one connection."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        session: Pop3Session,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.ctx = ctx
+        self.session = session
+        self.reader = reader
+        self.writer = writer
+        self.lines = proto.LineBuffer(ctx.settings.limits.max_line_length)
+
+    def _timeout(self) -> float:
+        limits = self.ctx.settings.limits
+        if self.session.idle_timeout_applies():
+            return limits.pop3_idle_timeout
+        return limits.prelogin_timeout
+
+    async def _drain(self) -> None:
+        await asyncio.wait_for(self.writer.drain(), self._timeout())
+
+    async def run(self) -> None:
+        host = self.ctx.settings.hostname
+        self.writer.write(proto.ok(f"{host} mailhub POP3 ready"))
+        await self._drain()
+        while True:
+            line = self.lines.next_line()
+            if line is None:
+                # Nothing left to answer: send what is queued before waiting for more input.
+                await self._drain()
+                try:
+                    data = await asyncio.wait_for(self.reader.read(_READ_SIZE), self._timeout())
+                except TimeoutError:
+                    self.writer.write(proto.err("Disconnected for inactivity"))
+                    await self._drain()
+                    return
+                if not data:
+                    return  # dropped connection: nothing is applied (RFC 1939 §6)
+                self.lines.feed(data)
+                continue
+            if isinstance(line, proto.LineTooLong):
+                reply = self.session.line_too_long()
+            else:
+                reply = await self.session.handle_line(line)
+            await self._send(reply)
+            if reply.close:
+                await self._drain()
+                return
+            if reply.starttls:
+                await self._drain()
+                self.lines.clear()  # nothing pipelined before the handshake counts after it
+                tls = self.ctx.tls.server_context()
+                if tls is None:
+                    return
+                await asyncio.wait_for(
+                    self.writer.start_tls(tls), self.ctx.settings.limits.prelogin_timeout
+                )
+                self.session.tls_started()
+
+    async def _send(self, reply: Reply) -> None:
+        writer = self.writer
+        writer.write(reply.head)
+        if reply.body is None:
+            return
+        transport = writer.transport
+        async for chunk in reply.body:
+            writer.write(chunk)
+            if transport.get_write_buffer_size() > _HIGH_WATER:
+                await self._drain()
