@@ -85,6 +85,8 @@ class Settings(_Section):
     host: str = "127.0.0.1"
     hostname: str = "localhost"
     allow_cleartext_auth: bool = False
+    # Seconds a SIGTERM waits for open connections to finish their current command.
+    shutdown_timeout: float = Field(default=10.0, ge=0)
     trusted_proxies: list[str] = Field(default_factory=list)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
