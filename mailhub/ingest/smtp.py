@@ -1,0 +1,232 @@
+"""aiosmtpd protocol subclasses: the shared ingest base and the inbound SMTP listener.
+
+Why subclass rather than only pass a handler: aiosmtpd's ``smtp_DATA`` answers DATA with one
+line from one hook, cancels delivery when the client vanishes, and never resets the idle
+timer while a big message streams in. mailhub owns the DATA phase instead
+(:meth:`IngestProtocol.smtp_DATA`): it reads the message itself (dot-unstuffing, size and line
+limits, CRLF.CRLF only as terminator, RFC 5321 §4.1.1.4 and §4.5.2), runs the delivery in a
+task shielded from the connection (a client that drops after the final dot cannot interrupt a
+half-done store write), and lets the subclass decide how many replies to send: one for SMTP,
+one per accepted recipient for LMTP (RFC 2033 §4.2).
+
+Connection limits per IP (``ctx.limiter``) are applied here too, before the greeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope
+
+from mailhub.ingest.delivery import RecipientResult, reply_for
+from mailhub.ingest.handler import IngestEnvelope, IngestHandler
+
+log = logging.getLogger("mailhub.ingest")
+
+_SIZE_PARAM = re.compile(r"(?i)(?:^|\s)SIZE=(\d{1,20})(?:\s|$)")
+# Reset the idle timer after this much DATA, so a large message on a slow link is not cut off
+# by a timeout meant for silent clients.
+_TIMER_RESET_BYTES = 256 * 1024
+
+# Deliveries still running after their client went away (kept referenced, awaited at shutdown).
+INFLIGHT: set[asyncio.Task[list[RecipientResult]]] = set()
+
+
+class IngestProtocol(SMTP):
+    """What LMTP and inbound SMTP share: limits, enhanced codes, and the owned DATA phase."""
+
+    # Lines may be longer than RFC 5321's 1000 octets: real mail breaks that rule and refusing
+    # it would bounce legitimate messages; 64 KiB still bounds memory per line.
+    line_length_limit = 65536
+    protocol_name = "ESMTP"
+
+    def __init__(
+        self,
+        handler: IngestHandler,
+        *,
+        acquire: Callable[[str], bool] | None = None,
+        release: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            handler,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            ident="mailhub",
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
+            **kwargs,
+        )
+        self.ingest = handler
+        self._acquire = acquire
+        self._release = release
+        self._limited_ip: str | None = None
+        self._refused = False
+
+    # -- connection life cycle ----------------------------------------------------------------
+
+    def _create_envelope(self) -> Envelope:
+        return IngestEnvelope()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self._original_transport is None and self.transport is None
+        if first and self._acquire is not None:
+            peer = transport.get_extra_info("peername")
+            ip = peer[0] if isinstance(peer, tuple) and peer else None
+            if ip is not None:
+                if self._acquire(ip):
+                    self._limited_ip = ip
+                else:
+                    self._refused = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._limited_ip is not None and self._release is not None:
+            self._release(self._limited_ip)
+            self._limited_ip = None
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self._refused:
+            assert self.session is not None and self.transport is not None
+            log.warning("refusing %r: too many connections from this address", self.session.peer)
+            await self.push("421 4.7.0 Too many connections from your address, try again later")
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        """RFC 1870 §6: refuse a declared SIZE above the limit with 552 5.3.4 before any data."""
+        if arg and self.data_size_limit:
+            match = _SIZE_PARAM.search(arg)
+            if match and int(match.group(1)) > self.data_size_limit:
+                await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+                return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """RFC 5321 §4.1.1.4 DATA, with delivery through the shared agent."""
+        if await self.check_helo_needed():
+            return
+        envelope, session = self.envelope, self.session
+        assert isinstance(envelope, IngestEnvelope) and session is not None
+        if not envelope.mail_from:
+            await self.push("503 5.5.1 Error: need MAIL command")
+            return
+        if not envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content, error = await self._read_data()
+        rcpts = list(envelope.rcpt_tos)
+        if content is None:
+            self.envelope = self._create_envelope()  # aiosmtpd's post-DATA reset
+            await self._reply_data_error(error, rcpts)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.ingest.deliver(session, envelope, content, self.protocol_name)
+        )
+        INFLIGHT.add(task)
+        task.add_done_callback(INFLIGHT.discard)
+        # shield: if the client disconnects now, the store write still completes (the MTA
+        # will retry and may duplicate, but nothing is half-written or lost).
+        results = await asyncio.shield(task)
+        self.envelope = self._create_envelope()  # aiosmtpd's post-DATA reset
+        await self._reply_data(results, envelope)
+
+    async def _read_data(self) -> tuple[bytes | None, str]:
+        return await read_data(self._reader, self.data_size_limit, self._reset_timeout)
+
+    async def _reply_data_error(self, error: str, rcpts: list[str]) -> None:
+        await self.push(error)
+
+    async def _reply_data(self, results: list[RecipientResult], envelope: IngestEnvelope) -> None:
+        """SMTP has one reply for all recipients (RFC 5321 §4.2).
+
+        When only some copies were stored, the reply is 451: the sender retries, and the copies
+        already stored may arrive twice. Answering 250 would lose the failed copies.
+        """
+        settings = self.ingest.settings
+        failed = [r for r in results if not r.ok and r.error is not None]
+        if not failed:
+            await self.push(f"250 2.0.0 Ok: queued as {envelope.queue_id}")
+        elif len(failed) < len(results):
+            await self.push("451 4.3.0 Not every recipient could be served, please try again")
+        else:
+            replies = [reply_for(r.error, settings) for r in failed if r.error is not None]
+            temp = [rep for rep in replies if rep.startswith("4")]
+            await self.push((temp or replies)[0])
+
+
+class InboundSMTP(IngestProtocol):
+    """The inbound SMTP listener (RFC 5321) for the household's own domains; never a relay."""
+
+    protocol_name = "ESMTP"
+
+    def received_protocol(self) -> str:
+        """RFC 3848 / RFC 6531 §3.7.3 "with" keyword for the Received header."""
+        envelope = self.envelope
+        utf8 = bool(getattr(envelope, "smtp_utf8", False))
+        tls = self._tls_protocol is not None
+        return ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if tls else "")
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """RFC 5321 §4.1.1.4, with the Received "with" keyword of this session."""
+        self.protocol_name = self.received_protocol()
+        await super().smtp_DATA(arg)
+
+
+async def read_data(
+    reader: asyncio.StreamReader,
+    limit: int | None,
+    keepalive: Callable[[], None] | None = None,
+) -> tuple[bytes | None, str]:
+    """Read DATA up to CRLF.CRLF (RFC 5321 §4.1.1.4), undoing dot-stuffing (§4.5.2).
+
+    Returns ``(message, "")`` or ``(None, error reply)``. Only CRLF "." CRLF ends the data (a
+    bare LF is data: no SMTP smuggling). After an error the rest of the data is still read and
+    discarded, so the reply comes at the end (§4.2.5) and the connection stays usable.
+    ``keepalive`` is called every 256 KiB so the idle timer does not cut off a slow upload.
+    """
+    lines: list[bytes] = []
+    size = 0
+    since_reset = 0
+    error = ""
+    in_long_line = False  # discarding the rest of an over-long line
+    while True:
+        try:
+            line = await reader.readuntil(b"\r\n")
+        except asyncio.LimitOverrunError as exc:
+            await reader.read(exc.consumed)
+            error = error or "500 5.5.2 Line too long"
+            lines.clear()
+            in_long_line = True
+            continue
+        if in_long_line:  # the tail of an over-long line, never the terminator
+            in_long_line = False
+            continue
+        if line == b".\r\n":
+            break
+        size += len(line)
+        since_reset += len(line)
+        if since_reset >= _TIMER_RESET_BYTES and keepalive is not None:
+            keepalive()
+            since_reset = 0
+        if error:
+            continue
+        if limit and size > limit:
+            error = "552 5.3.4 Message too big for system"
+            lines.clear()
+            continue
+        lines.append(line[1:] if line.startswith(b".") else line)
+    if error:
+        return None, error
+    return b"".join(lines), ""
