@@ -1,0 +1,87 @@
+"""IMAP string encoding exactly as Dovecot's ``imap-quote.c`` does it.
+
+Matching Dovecot byte for byte lets our fixtures be Dovecot's own answers. Rules (RFC 9051
+§4.3): NIL for absent values; a quoted string when the value has no CR, LF or 8-bit byte and
+at most four quote specials (escaped with a backslash); a literal otherwise. NUL cannot be
+sent at all, so it becomes 0x80 (8-bit, so the value goes out as a literal).
+"""
+
+from __future__ import annotations
+
+_LWSP = frozenset(b" \t\r\n")
+
+
+def literal(value: bytes) -> bytes:
+    return b"{%d}\r\n" % len(value) + value
+
+
+def quoted(value: bytes) -> bytes:
+    return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def string(value: bytes) -> bytes:
+    """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference)."""
+    if b"\x00" in value:
+        value = value.replace(b"\x00", b"\x80")
+    specials = 0
+    for c in value:
+        if c == 0x22 or c == 0x5C:
+            specials += 1
+            if specials > 4:
+                return literal(value)
+        elif c in (0x0D, 0x0A) or c >= 0x80:
+            return literal(value)
+    return quoted(value)
+
+
+def nstring(value: bytes | None) -> bytes:
+    return b"NIL" if value is None else string(value)
+
+
+def nstring_nolf(value: bytes | None) -> bytes:
+    """An nstring with CR/LF removed first (header values that were folded)."""
+    if value is None:
+        return b"NIL"
+    return string(value.replace(b"\r", b"").replace(b"\n", b""))
+
+
+def string_for_humans(value: bytes) -> bytes:
+    """Subject and display names: whitespace runs collapsed, then string (Dovecot's rules).
+
+    Dovecot sends any value it had to modify (tabs, CR/LF, double or edge spaces, NUL,
+    quotes or backslashes) as a literal; we do the same.
+    """
+    modify = False
+    last_lwsp = True
+    for c in value:
+        if c == 0 or c in (0x0D, 0x0A, 0x09, 0x22, 0x5C):
+            modify = True
+        if c in _LWSP:
+            if last_lwsp:
+                modify = True
+            last_lwsp = True
+        else:
+            last_lwsp = False
+    if value and last_lwsp:
+        modify = True
+    if not modify:
+        return string(value)
+    out = bytearray()
+    last_lwsp = True
+    for c in value:
+        if c in _LWSP:
+            if not last_lwsp:
+                out.append(0x20)
+            last_lwsp = True
+        else:
+            out.append(0x80 if c == 0 else c)
+            last_lwsp = False
+    if out and last_lwsp:
+        del out[-1]
+    if not out:
+        return b'""'
+    return literal(bytes(out))
+
+
+def nstring_for_humans(value: bytes | None) -> bytes:
+    return b"NIL" if value is None else string_for_humans(value)
