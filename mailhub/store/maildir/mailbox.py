@@ -1,0 +1,311 @@
+"""The async face of an open Maildir folder (implements ``store.api.Mailbox``).
+
+Blocking work runs on worker threads through ``asyncio.to_thread``: never a whole protocol
+command, only the folder's own file and index calls. After each mutation the change records
+are published on the bus from the event loop thread (the bus is not thread-safe by design).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailhub.errors import MailError, MailErrorKind
+from mailhub.store import flags as flagmod
+from mailhub.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
+from mailhub.store.maildir import _fs, filename
+from mailhub.store.maildir.folder import FolderCore, Prepared, crlf_size_of, to_lf
+from mailhub.store.model import (
+    ChangesSince,
+    MailboxStatus,
+    MessageInfo,
+    NewMessage,
+    Snapshot,
+)
+
+if TYPE_CHECKING:
+    from mailhub.store.maildir.account import MaildirAccount
+
+log = logging.getLogger(__name__)
+
+# Below this size a message is read on the event loop: a thread hop costs more than the read
+# (measured by bench/store.py's "read" figures).
+INLINE_READ_LIMIT = 128 * 1024
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Every line ending as CRLF, whatever the file holds (LF, CRLF or a mix)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+class MaildirMessage:
+    """A message's bytes in CRLF form, read from the file each time (files can be renamed)."""
+
+    def __init__(self, mailbox: MaildirMailbox, uid: int, size: int) -> None:
+        self._mailbox = mailbox
+        self._uid = uid
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    async def _raw(self) -> bytes:
+        core = self._mailbox.core
+        try:
+            path = core.path_of(self._uid)
+            if self._size <= INLINE_READ_LIMIT:
+                return _fs.read_file(path)
+            return await asyncio.to_thread(_fs.read_file, path)
+        except FileNotFoundError:
+            path = await asyncio.to_thread(core.relocate, self._uid)
+            try:
+                return await asyncio.to_thread(_fs.read_file, path)
+            except FileNotFoundError:
+                raise MailError(
+                    MailErrorKind.EXPUNGED, f"message UID {self._uid} was expunged"
+                ) from None
+
+    async def read(self) -> bytes:
+        return to_crlf(await self._raw())
+
+    async def read_range(self, offset: int, length: int | None = None) -> bytes:
+        data = await self.read()
+        end = len(data) if length is None else offset + length
+        return data[offset:end]
+
+    async def chunks(self, chunk_size: int = 65536) -> AsyncIterator[bytes]:
+        if self._size <= INLINE_READ_LIMIT:
+            data = await self.read()
+            for start in range(0, len(data), chunk_size):
+                yield data[start : start + chunk_size]
+            return
+        path = self._mailbox.core.path_of(self._uid)
+        handle = await asyncio.to_thread(open, path, "rb")
+        try:
+            carry = b""
+            while True:
+                block = await asyncio.to_thread(handle.read, chunk_size)
+                if not block:
+                    break
+                block = carry + block
+                # Keep a trailing CR back: its LF may start the next block.
+                carry = b"\r" if block.endswith(b"\r") else b""
+                if carry:
+                    block = block[:-1]
+                yield to_crlf(block)
+            if carry:
+                yield carry
+        finally:
+            handle.close()
+
+
+class MaildirMailbox:
+    """One open folder of an account, shared by every session of this process."""
+
+    def __init__(self, account: MaildirAccount, name: str, path: Path) -> None:
+        self._account = account
+        self._name = name
+        self.core = FolderCore(path, name)
+        self.dirty = False  # the watcher saw names change; sync before the next snapshot
+        self._pending: set[str] = set()
+        self._sync_lock = asyncio.Lock()
+        self._scheduled: asyncio.TimerHandle | None = None
+        self._sync_task: asyncio.Task[Sequence[Change]] | None = None
+        self.watches: list[int] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def uidvalidity(self) -> int:
+        return self.core.uidvalidity
+
+    def _renamed(self, new_name: str, new_path: Path) -> None:
+        self._name = new_name
+        self.core.mailbox = new_name
+        self.core.path = new_path
+
+    def _publish(self, changes: Sequence[Change]) -> None:
+        if changes:
+            self._account.bus.publish(self._account.address, changes)
+
+    async def open(self) -> None:
+        self._publish(await asyncio.to_thread(self.core.open))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.core.close)
+
+    # ------------------------------------------------------------------------ views
+    def on_name_event(self, sub: str, name: str) -> None:
+        """Watcher callback (event loop thread): remember the name, sync shortly after."""
+        if name:
+            self._pending.add(f"{sub}/{name}")
+        else:
+            self.core.needs_full_scan = True
+        self.dirty = True
+        if self._scheduled is None:
+            loop = asyncio.get_running_loop()
+            self._scheduled = loop.call_later(0.02, self._start_background_sync)
+
+    def _start_background_sync(self) -> None:
+        self._scheduled = None
+        self._sync_task = asyncio.get_running_loop().create_task(self._background_sync())
+
+    async def _background_sync(self) -> Sequence[Change]:
+        try:
+            return await self.sync()
+        except Exception:  # a folder deleted under us, an I/O error: log, keep serving
+            log.exception("background sync of %s for %s failed", self._name, self._account.address)
+            return []
+
+    async def sync(self) -> Sequence[Change]:
+        async with self._sync_lock:
+            self.dirty = False
+            names, self._pending = self._pending, set()
+            changes = await asyncio.to_thread(self.core.refresh, names)
+        self._publish(changes)
+        return changes
+
+    async def snapshot(self) -> Snapshot:
+        if self.dirty or self._account.store.polling:
+            await self._maybe_sync()
+        return self.core.snapshot()
+
+    async def _maybe_sync(self) -> None:
+        if self._account.store.polling and not self.dirty:
+            if not await asyncio.to_thread(self.core.dirs_changed_since_scan):
+                await self.sync()  # other processes' index commits
+                return
+            self.core.needs_full_scan = True
+        await self.sync()
+
+    async def status(self) -> MailboxStatus:
+        await self.snapshot()
+        return self.core.status()
+
+    # ---------------------------------------------------------------------- writes
+    async def append(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:
+        return await self._append(messages, into_new=False)
+
+    async def deliver(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:
+        """Like ``append`` but files land in ``new/`` (what other Maildir readers expect)."""
+        return await self._append(messages, into_new=True)
+
+    async def _append(self, messages: Sequence[NewMessage], into_new: bool) -> list[MessageInfo]:
+        if not messages:
+            return []
+        lf = [to_lf(m.data) for m in messages]
+        await self._account.check_quota(sum(len(d) for d in lf), len(lf))
+        infos = await asyncio.to_thread(self._append_blocking, messages, lf, into_new)
+        self._account.record_usage(sum(len(d) for d in lf), len(lf))
+        self._publish([MessagesAdded(self._name, tuple(infos))])
+        return infos
+
+    def _append_blocking(
+        self, messages: Sequence[NewMessage], lf: list[bytes], into_new: bool
+    ) -> list[MessageInfo]:
+        prepared: list[Prepared] = []
+        now = time.time()
+        try:
+            for msg, data in zip(messages, lf, strict=True):
+                tmp = self.core.path / "tmp" / filename.unique()
+                when = msg.internal_date if msg.internal_date is not None else now
+                _fs.write_new_file(tmp, data, when)
+                flags = flagmod.normalise(msg.flags)
+                prepared.append(Prepared(tmp, len(data), crlf_size_of(data), flags, when))
+            infos = self.core.add_prepared(prepared, into_new)
+        except OSError as exc:
+            for item in prepared:
+                with contextlib.suppress(FileNotFoundError):
+                    item.tmp_path.unlink()
+            if _fs.is_disk_full(exc):
+                raise MailError(MailErrorKind.TEMP, "the mail disk is full") from exc
+            raise MailError(MailErrorKind.TEMP, f"could not store the message: {exc}") from exc
+        _fs.fsync_dir(self.core.path / "cur")
+        if into_new:
+            _fs.fsync_dir(self.core.path / "new")
+        return infos
+
+    async def store_flags(
+        self,
+        uids: Iterable[int],
+        op: flagmod.FlagOp,
+        flags: frozenset[str],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[MessageInfo], list[int]]:
+        changed, failed = await asyncio.to_thread(
+            self.core.store_flags, list(uids), op, flagmod.normalise(flags), unchanged_since
+        )
+        if changed:
+            self._publish([FlagsChanged(self._name, tuple(changed))])
+        return changed, failed
+
+    async def expunge(self, uids: Iterable[int]) -> list[int]:
+        wanted = list(uids)
+        sizes = {i.uid: i.size for i in self.core.infos(wanted)}
+        gone = await asyncio.to_thread(self.core.expunge, wanted)
+        if gone:
+            self._account.record_usage(-sum(sizes.get(u, 0) for u in gone), -len(gone))
+            self._publish([MessagesExpunged(self._name, tuple(gone), self.core.highest_modseq)])
+        return gone
+
+    async def copy(self, uids: Iterable[int], dest: str) -> dict[int, int]:
+        return await self._transfer(list(uids), dest, move=False)
+
+    async def move(self, uids: Iterable[int], dest: str) -> dict[int, int]:
+        return await self._transfer(list(uids), dest, move=True)
+
+    async def _transfer(self, uids: list[int], dest: str, move: bool) -> dict[int, int]:
+        target = await self._account.open_mailbox(dest)
+        if target is self and move:
+            raise MailError(MailErrorKind.NOTPOSSIBLE, "cannot move into the same folder")
+        items = self.core.transfer_out(uids)
+        if not items:
+            return {}
+        if not move:
+            await self._account.check_quota(sum(i[2].size for i in items), len(items))
+        mapping = await asyncio.to_thread(target.core.transfer_in, items, move)
+        await asyncio.to_thread(_fs.fsync_dir, target.core.path / "cur")
+        added = tuple(target.core.infos(sorted(mapping.values())))
+        target._publish([MessagesAdded(target.name, added)])
+        if move and mapping:
+            gone = await asyncio.to_thread(self.core.expunge, list(mapping), False)
+            self._publish([MessagesExpunged(self._name, tuple(gone), self.core.highest_modseq)])
+        elif mapping:
+            self._account.record_usage(sum(i.size for i in added), len(added))
+        return mapping
+
+    # ----------------------------------------------------------------------- reads
+    async def open_message(self, uid: int) -> MaildirMessage:
+        info = self.core.infos([uid])
+        if not info:
+            raise MailError(MailErrorKind.EXPUNGED, f"message UID {uid} was expunged")
+        return MaildirMessage(self, uid, info[0].size)
+
+    async def changes_since(self, modseq: int) -> ChangesSince:
+        return await asyncio.to_thread(self.core.changes_since, modseq)
+
+    async def claim_recent(self) -> int:
+        return await asyncio.to_thread(self.core.claim_recent)
+
+    async def get_cached(self, uid: int, key: str) -> bytes | None:
+        return await asyncio.to_thread(self.core.get_cached, uid, key)
+
+    async def set_cached(self, uid: int, key: str, value: bytes) -> None:
+        await asyncio.to_thread(self.core.set_cached, uid, key, value)
+
+    async def keywords(self) -> list[str]:
+        return await asyncio.to_thread(self.core.keyword_names)
+
+    async def mark_retrieved(self, uids: Iterable[int]) -> None:
+        await asyncio.to_thread(self.core.mark_retrieved, list(uids))
+
+    async def retrieved_uids(self) -> frozenset[int]:
+        return await asyncio.to_thread(self.core.retrieved_uids)
