@@ -21,7 +21,8 @@ def encode(text: str) -> str:
     def flush() -> None:
         if pending:
             raw = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-")
+            b64 = base64.b64encode(raw).decode("ascii").rstrip("=")
+            out.append("&" + b64.replace("/", ",") + "-")
             pending.clear()
 
     for ch in text:

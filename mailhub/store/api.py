@@ -76,6 +76,12 @@ class Mailbox(Protocol):
         All or nothing: quota is checked for the whole batch first.
         """
 
+    async def deliver(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:
+        """Like ``append``, for mail arriving from outside (LMTP, SMTP, ``mailhub deliver``).
+
+        Files land in the Maildir's ``new/``, where other Maildir readers expect new mail.
+        """
+
     async def store_flags(
         self,
         uids: Iterable[int],
