@@ -345,7 +345,7 @@ class DeliveryAgent:
                 )
                 target = INBOX
                 mailbox = await account.open_mailbox(target)
-            infos = await mailbox.append([NewMessage(message)])
+            infos = await mailbox.deliver([NewMessage(message)])
             return RecipientResult(rcpt.address, True, None, target, infos[0].uid)
         except MailError as exc:
             if exc.kind in (MailErrorKind.NOQUOTA, MailErrorKind.TOOBIG):

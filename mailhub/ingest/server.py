@@ -14,6 +14,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mailhub.app import ServerContext
 from mailhub.ingest.delivery import DeliveryAgent
@@ -42,6 +43,7 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
     agent = DeliveryAgent(ctx.store, ctx.directory, settings)
     servers: list[asyncio.AbstractServer] = []
     _quiet_aiosmtpd()
+    inflight: set[asyncio.Task[Any]] | None = getattr(ctx, "connections", None)
     limit, hostname, timeout = (
         settings.smtp.max_message_size,
         settings.hostname,
@@ -53,16 +55,21 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
 
         def lmtp_factory() -> IngestLMTP:
             return IngestLMTP(
-                lmtp_handler, data_size_limit=limit, hostname=hostname, timeout=timeout, loop=loop
+                lmtp_handler,
+                inflight=inflight,
+                data_size_limit=limit,
+                hostname=hostname,
+                timeout=timeout,
+                loop=loop,
             )
 
         if settings.lmtp.port:
             tcp = await loop.create_server(lmtp_factory, settings.host, settings.lmtp.port)
             servers.append(tcp)
-            log.info("LMTP listening on %s", _where(tcp))
+            log.debug("LMTP listening on %s", _where(tcp))
         if settings.lmtp.unix_socket:
             servers.append(await _unix_server(lmtp_factory, Path(settings.lmtp.unix_socket)))
-            log.info("LMTP listening on unix:%s", settings.lmtp.unix_socket)
+            log.debug("LMTP listening on unix:%s", settings.lmtp.unix_socket)
 
     if settings.smtp.port:
         smtp_handler = IngestHandler(agent, settings, relay_check=True)
@@ -73,6 +80,7 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
                 tls_context=ctx.tls.server_context(),  # per connection: follows SIGHUP reloads
                 acquire=ctx.limiter.try_acquire,
                 release=ctx.limiter.release,
+                inflight=inflight,
                 data_size_limit=limit,
                 hostname=hostname,
                 timeout=timeout,
@@ -81,8 +89,8 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
 
         smtp = await loop.create_server(smtp_factory, settings.host, settings.smtp.port)
         servers.append(smtp)
-        tls = "with STARTTLS" if ctx.tls.server_context() is not None else "without TLS"
-        log.info("SMTP listening on %s (%s)", _where(smtp), tls)
+        tls = "available" if ctx.tls.server_context() is not None else "off (no certificate)"
+        log.info("smtp on %s: STARTTLS %s", _where(smtp), tls)
     return servers
 
 

@@ -32,7 +32,9 @@ _SIZE_PARAM = re.compile(r"(?i)(?:^|\s)SIZE=(\d{1,20})(?:\s|$)")
 # by a timeout meant for silent clients.
 _TIMER_RESET_BYTES = 256 * 1024
 
-# Deliveries still running after their client went away (kept referenced, awaited at shutdown).
+# Deliveries being written (kept referenced even after their client went away). The server
+# also registers them in ``ServerContext.connections`` so shutdown waits for them, while idle
+# MTA connections (Postfix caches them) do not hold shutdown up.
 INFLIGHT: set[asyncio.Task[list[RecipientResult]]] = set()
 
 
@@ -50,6 +52,7 @@ class IngestProtocol(SMTP):
         *,
         acquire: Callable[[str], bool] | None = None,
         release: Callable[[str], None] | None = None,
+        inflight: set[asyncio.Task[Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -62,6 +65,7 @@ class IngestProtocol(SMTP):
         )
         self.ingest = handler
         self._acquire = acquire
+        self._inflight = inflight
         self._release = release
         self._limited_ip: str | None = None
         self._refused = False
@@ -134,8 +138,10 @@ class IngestProtocol(SMTP):
         task = asyncio.get_running_loop().create_task(
             self.ingest.deliver(session, envelope, content, self.protocol_name)
         )
-        INFLIGHT.add(task)
-        task.add_done_callback(INFLIGHT.discard)
+        for tracker in (INFLIGHT, self._inflight):
+            if tracker is not None:
+                tracker.add(task)
+                task.add_done_callback(tracker.discard)
         # shield: if the client disconnects now, the store write still completes (the MTA
         # will retry and may duplicate, but nothing is half-written or lost).
         results = await asyncio.shield(task)
