@@ -43,8 +43,11 @@ def split_fields(block: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def unfold(raw: bytes) -> bytes:
-    """RFC 5322 §2.2.3 unfolding: drop CR/LF, strip the surrounding whitespace."""
-    return raw.replace(b"\r", b"").replace(b"\n", b"").strip(b" \t")
+    """RFC 5322 §2.2.3 unfolding: drop CR/LF and the whitespace after the colon.
+
+    Trailing whitespace is kept, as Dovecot keeps it (IMAP answers then match byte for byte).
+    """
+    return raw.replace(b"\r", b"").replace(b"\n", b"").lstrip(b" \t")
 
 
 def field_names(fields: list[tuple[bytes, bytes]]) -> set[bytes]:
@@ -52,13 +55,20 @@ def field_names(fields: list[tuple[bytes, bytes]]) -> set[bytes]:
     return {n for n, _ in fields}
 
 
-def last_value(fields: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """The unfolded value of the LAST occurrence of ``name`` (Dovecot's choice for ENVELOPE)."""
+def last_value(
+    fields: list[tuple[bytes, bytes]], name: bytes, *, keep_folding: bool = False
+) -> bytes | None:
+    """The value of the LAST occurrence of ``name`` (Dovecot's choice for ENVELOPE).
+
+    Unfolded unless ``keep_folding`` (then only the whitespace after the colon goes).
+    """
     found: bytes | None = None
     for n, v in fields:
         if n == name:
             found = v
-    return None if found is None else unfold(found)
+    if found is None:
+        return None
+    return found.lstrip(b" \t") if keep_folding else unfold(found)
 
 
 def first_value(fields: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -132,12 +132,14 @@ def extract(data: bytes, root: Part, section: Section) -> bytes:
         return b""
     wanted = {f.lower() for f in section.fields}
     keep = section.text == "HEADER.FIELDS"
+    chunks = H.raw_fields(data[msg.header_start : msg.body_start])
     out = [
-        chunk
-        for name, chunk in H.raw_fields(data[msg.header_start : msg.body_start])
+        c if c.endswith(b"\n") else c + b"\r\n"  # a last field cut off by EOF gets its CRLF
+        for name, c in chunks
         if name is not None and (name in wanted) == keep
     ]
-    out.append(b"\r\n")
+    if chunks and chunks[-1][0] is None and chunks[-1][1] in (b"\r\n", b"\n"):
+        out.append(b"\r\n")  # the header's blank line (Dovecot omits it when there was none)
     return b"".join(out)
 
 
@@ -232,3 +234,19 @@ def part_numbers(root: Part) -> list[tuple[tuple[int, ...], Part]]:
 
     walk_msg(root, ())
     return out
+
+
+def binary_literal8(root: Part, part: tuple[int, ...], value: bytes) -> bool:
+    """Whether BINARY[part] should go out as ``~{n}`` (RFC 3516 literal8).
+
+    Dovecot uses literal8 when the part had to be decoded (base64 or quoted-printable) or the
+    value holds a NUL, and a normal literal otherwise; clients accept both, we match Dovecot.
+    """
+    if b"\x00" in value:
+        return True
+    if not part:
+        return False
+    p = part_by_number(root, list(part))
+    if p is None or p.is_multipart or p.message is not None:
+        return False
+    return (p.encoding or b"7bit").strip().lower() not in _IDENTITY

@@ -1,8 +1,7 @@
 """ENVELOPE (RFC 9051 §7.5.2) from a header block.
 
 Field order: date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id.
-Sender and reply-to default to from when the header is absent (an empty header stays NIL,
-as Dovecot answers); the last occurrence of a repeated single-value header wins and repeated
+Sender and reply-to default to from when the header is absent or empty (RFC 9051 §7.5.2); the last occurrence of a repeated single-value header wins and repeated
 address headers are concatenated (Dovecot's behaviour, see tests/mime/fixtures).
 """
 
@@ -49,7 +48,7 @@ def envelope_fields(fields: list[tuple[bytes, bytes]]) -> dict[bytes, list[Addre
     """Parsed address headers with the RFC 9051 defaults for sender and reply-to applied."""
     lists = {name: _addresses(fields, name) for name in _ADDR_FIELDS}
     for name in (b"sender", b"reply-to"):
-        if lists[name] is None:
+        if not lists[name]:
             lists[name] = lists[b"from"]
     return lists
 
@@ -59,7 +58,7 @@ def envelope(fields: list[tuple[bytes, bytes]]) -> bytes:
     lists = envelope_fields(fields)
     out = [
         nstring_nolf(H.last_value(fields, b"date")),
-        nstring_for_humans(H.last_value(fields, b"subject")),
+        nstring_for_humans(H.last_value(fields, b"subject", keep_folding=True)),
     ]
     out.extend(render_addresses(lists[name]) for name in _ADDR_FIELDS)
     out.append(nstring_nolf(H.last_value(fields, b"in-reply-to")))
