@@ -205,10 +205,9 @@ class _Scanner:
         fields = H.split_fields(data[pos:body_start])
         ct = H.parse_content_type(H.first_value(fields, b"content-type"))
         explicit = ct is not None
+        params: list[tuple[bytes, bytes]] = []
         if ct is None:
-            typ, sub, params = (
-                (b"message", b"rfc822", []) if default_digest else (b"text", b"plain", [])
-            )
+            typ, sub = (b"message", b"rfc822") if default_digest else (b"text", b"plain")
         else:
             typ, sub, params = ct
         p = Part(pos, body_start, body_start, fields, typ, sub, params, explicit_type=explicit)
@@ -251,10 +250,9 @@ class _Scanner:
             p.children.append(child)
         del self.stack[level:]
         if hit is not None and hit.level == level:
-            if hit.close:
-                hit = self.find_boundary(hit.after)
-            else:  # part cap reached: swallow the rest up to an outer boundary
-                hit = self.find_boundary(hit.after)
+            # after the close delimiter (or when the part cap stopped us) the rest up to an
+            # outer boundary is epilogue
+            hit = self.find_boundary(hit.after)
         p.body_end = self.n if hit is None else self.trim(p.body_start, hit.line_start)
         if not p.children:
             p.children.append(_empty(p.body_end))

@@ -49,7 +49,8 @@ DEVIATIONS: dict[tuple[str, str], str] = {
     ("11-bad-encoding", "BINARY.PEEK[1]"): "invalid base64 is decoded leniently (junk skipped) "
     "instead of NO [PARSE]: a sensible answer for malformed MIME",
     ("11-bad-encoding", "BINARY.SIZE[1]"): "same lenient base64 decoding",
-    ("11-bad-encoding", "BINARY.PEEK[3]"): "invalid quoted-printable kept literally, not NO [PARSE]",
+    ("11-bad-encoding", "BINARY.PEEK[3]"): "invalid quoted-printable kept literally, "
+    "not NO [PARSE]",
     ("11-bad-encoding", "BINARY.SIZE[3]"): "same lenient quoted-printable decoding",
     **{
         ("24-lf-in-multipart-preamble-dup-headers", item): "a header with no blank line that "
@@ -79,7 +80,8 @@ def render_item(data: bytes, item: str) -> tuple[str, bytes]:
         if kind == "BODY":
             value = extract(data, root, section)
         elif mod == ".SIZE":
-            return "OK", b"BINARY.SIZE[%s] %d" % (spec.encode(), binary_size(data, root, section.part))
+            size = binary_size(data, root, section.part)
+            return "OK", b"BINARY.SIZE[%s] %d" % (spec.encode(), size)
         else:
             value = binary(data, root, section.part)
     except SectionError as e:

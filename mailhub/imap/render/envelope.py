@@ -1,7 +1,8 @@
 """ENVELOPE (RFC 9051 §7.5.2) from a header block.
 
 Field order: date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id.
-Sender and reply-to default to from when the header is absent or empty (RFC 9051 §7.5.2); the last occurrence of a repeated single-value header wins and repeated
+Sender and reply-to default to from when the header is absent or empty (RFC 9051 §7.5.2);
+the last occurrence of a repeated single-value header wins and repeated
 address headers are concatenated (Dovecot's behaviour, see tests/mime/fixtures).
 """
 
