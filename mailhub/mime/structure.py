@@ -229,6 +229,8 @@ class _Scanner:
         else:
             hit = self.find_boundary(body_start)
             p.body_end = self.n if hit is None else self.trim(body_start, hit.line_start)
+            if ltyp == b"multipart":  # nesting cap reached: keep the tree shape valid
+                p.children.append(_empty(p.body_end))
         p.lines = data.count(b"\n", p.body_start, p.body_end)
         return p, hit
 
@@ -254,7 +256,9 @@ class _Scanner:
             # outer boundary is epilogue
             hit = self.find_boundary(hit.after)
         p.body_end = self.n if hit is None else self.trim(p.body_start, hit.line_start)
-        if not p.children:
+        if p.children:  # a last child with an empty body owns the CRLF the trim would take
+            p.body_end = max(p.body_end, p.children[-1].body_end)
+        else:
             p.children.append(_empty(p.body_end))
         return hit
 
