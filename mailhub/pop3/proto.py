@@ -10,8 +10,6 @@ AUTH), RFC 6856 (UTF8).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -254,38 +252,6 @@ def parse_command(line: bytes) -> Command | ParseError:
                 return ParseError("Invalid initial response")
         return Auth(mech.upper(), initial)
     return ParseError("Unknown command")
-
-
-# ---------------------------------------------------------------------------------------------
-# SASL PLAIN (RFC 4616), only the decoding POP3 needs; mailhub.auth.sasl may replace it.
-
-
-@dataclass(frozen=True, slots=True)
-class PlainCredentials:
-    authzid: str
-    authcid: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"PlainCredentials(authzid={self.authzid!r}, authcid={self.authcid!r})"
-
-
-def decode_sasl_plain(response: str) -> PlainCredentials | None:
-    """Decode a base64 PLAIN response: ``[authzid] NUL authcid NUL passwd`` (RFC 4616 §2).
-
-    ``=`` is the empty initial response (RFC 5034 §4). Returns None when malformed.
-    """
-    if response == "=":
-        return None
-    try:
-        raw = base64.b64decode(response.encode("ascii"), validate=True)
-        text = raw.decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    parts = text.split("\x00")
-    if len(parts) != 3 or not parts[1] or not parts[2]:
-        return None
-    return PlainCredentials(parts[0], parts[1], parts[2])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,13 @@ from mailhub import __version__
 from mailhub.app import ServerContext
 from mailhub.errors import MailError
 from mailhub.pop3 import proto
-from mailhub.pop3.session import MaildropLocks, Pop3Session, Reply, SessionConfig
+from mailhub.pop3.session import (
+    MaildropLocks,
+    Pop3Session,
+    Reply,
+    SessionConfig,
+    note_server_bug,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +106,15 @@ async def _handle(
     )
     session = Pop3Session(ctx.store, ctx.directory, locks, config)
     try:
-        if implicit_tls:
-            tls = ctx.tls.server_context()
-            if tls is None:
-                return
-            await asyncio.wait_for(writer.start_tls(tls), limits.prelogin_timeout)
-            config.secure = True
-        else:
-            config.tls_available = ctx.tls.server_context() is not None
-        await _Connection(ctx, session, reader, writer).run()
+        with ctx.track_connection():
+            await _serve(ctx, session, implicit_tls, reader, writer)
     except (ConnectionError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError) as exc:
         log.debug("pop3 %s: connection ended: %s", peer, exc)
     except MailError as exc:
         # Only possible mid-RETR (the file vanished after +OK): the body cannot be finished.
         log.warning("pop3 %s: closing mid-response: %s", peer, exc)
     except Exception:
+        note_server_bug()
         log.exception("pop3 %s: unexpected error, closing connection", peer)
     finally:
         await session.close()
@@ -122,6 +122,30 @@ async def _handle(
         writer.close()
         with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
             await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+async def _serve(
+    ctx: ServerContext,
+    session: Pop3Session,
+    implicit_tls: bool,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    """TLS first for the implicit-TLS port (RFC 8314 §3.3 style), then the command loop."""
+    if implicit_tls:
+        tls = ctx.tls.server_context()
+        if tls is None:
+            return
+        await asyncio.wait_for(writer.start_tls(tls), ctx.settings.limits.prelogin_timeout)
+        session.config.secure = True
+    else:
+        session.config.tls_available = ctx.tls.server_context() is not None
+    conn = _Connection(ctx, session, reader, writer)
+    watcher = asyncio.ensure_future(conn.watch_shutdown())
+    try:
+        await conn.run()
+    finally:
+        watcher.cancel()
 
 
 class _Connection:
@@ -149,11 +173,25 @@ class _Connection:
     async def _drain(self) -> None:
         await asyncio.wait_for(self.writer.drain(), self._timeout())
 
+    async def watch_shutdown(self) -> None:
+        """At server shutdown, end a wait for input at once (the current command finishes)."""
+        await self.ctx.shutting_down.wait()
+        self.reader.feed_eof()
+
+    async def _goodbye(self) -> None:
+        # Shutdown ends the session without UPDATE: nothing marked is deleted (RFC 1939 §6).
+        self.writer.write(proto.err("Server shutting down, nothing was changed",
+                                    proto.CODE_SYS_TEMP))
+        await self._drain()
+
     async def run(self) -> None:
         host = self.ctx.settings.hostname
         self.writer.write(proto.ok(f"{host} mailhub POP3 ready"))
         await self._drain()
         while True:
+            if self.ctx.shutting_down.is_set():
+                await self._goodbye()
+                return
             line = self.lines.next_line()
             if line is None:
                 # Nothing left to answer: send what is queued before waiting for more input.

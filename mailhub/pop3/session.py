@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mailhub.auth import sasl
 from mailhub.auth.directory import AccountDirectory
 from mailhub.auth.model import AccountRecord, Pop3Scope
 from mailhub.errors import MailError, MailErrorKind
@@ -35,6 +36,12 @@ RECENT_PREFIX = "recent:"
 
 # Server bugs seen (an exception a handler did not expect); tests assert it stays 0.
 SERVER_BUGS = 0
+
+
+def note_server_bug() -> None:
+    """Count an unexpected exception (architecture rule 7: tests require zero)."""
+    global SERVER_BUGS
+    SERVER_BUGS += 1
 
 
 class State(enum.Enum):
@@ -143,7 +150,7 @@ class Pop3Session:
         self.account: AccountRecord | None = None
         self.maildrop: Maildrop | None = None
         self.utf8 = False
-        self._sasl_pending: str | None = None
+        self._sasl_pending: sasl.Mechanism | None = None
         self._errors = 0
         self._failed_logins = 0
         self._locked: str | None = None
@@ -153,8 +160,8 @@ class Pop3Session:
     async def handle_line(self, line: bytes) -> Reply:
         """Answer one received line (a command, or a SASL response after ``+``)."""
         if self._sasl_pending is not None:
-            self._sasl_pending = None
-            return await self._sasl_response(proto.strip_eol(line))
+            mech, self._sasl_pending = self._sasl_pending, None
+            return await self._sasl_response(mech, proto.strip_eol(line))
         parsed = proto.parse_command(line)
         if isinstance(parsed, proto.ParseError):
             return self._bad(parsed.text, parsed.code)
@@ -171,8 +178,7 @@ class Pop3Session:
             log.warning("pop3 %s: %s failed: %s", self.config.peer, type(cmd).__name__, exc)
             return Reply(error_reply(exc))
         except Exception:
-            global SERVER_BUGS
-            SERVER_BUGS += 1
+            note_server_bug()
             log.exception("pop3 %s: internal error in %s", self.config.peer, type(cmd).__name__)
             return Reply(proto.err("Internal server error", proto.CODE_SYS_TEMP))
 
@@ -236,7 +242,7 @@ class Pop3Session:
         caps.append("UTF8 USER")
         if self.state is State.AUTHORIZATION:
             if self._auth_allowed():
-                caps += ["USER", "SASL PLAIN"]
+                caps += ["USER", "SASL " + " ".join(sasl.MECHANISMS)]
             if self.config.tls_available and not self.config.secure:
                 caps.append("STLS")
         return caps
@@ -263,30 +269,48 @@ class Pop3Session:
         return await self._login(user, cmd.password)
 
     async def _auth(self, cmd: proto.Auth) -> Reply:
-        """AUTH mechanism [initial-response] (RFC 5034 §4); PLAIN only (RFC 4616).
+        """AUTH mechanism [initial-response] (RFC 5034 §4): PLAIN (RFC 4616) and LOGIN.
 
         A bare AUTH lists the mechanisms, as some pre-CAPA clients expect.
         """
         if cmd.mechanism is None:
-            return Reply(proto.ok("Mechanisms follow") + proto.multiline([b"PLAIN"]))
+            names = [m.encode() for m in sasl.MECHANISMS]
+            return Reply(proto.ok("Mechanisms follow") + proto.multiline(names))
         if not self._auth_allowed():
             return self._plaintext_refused()
-        if cmd.mechanism != "PLAIN":
-            return Reply(proto.err("Unsupported authentication mechanism"))
-        if cmd.initial_response is None:
-            self._sasl_pending = "PLAIN"
-            return Reply(b"+ \r\n")
-        return await self._sasl_response(cmd.initial_response.encode("utf-8"))
+        initial = None if cmd.initial_response is None else cmd.initial_response.encode()
+        try:
+            mech = sasl.new_mechanism(cmd.mechanism)
+            step = mech.start(initial)
+        except sasl.SaslError as exc:
+            return await self._sasl_failed(exc)
+        return await self._sasl_step(mech, step)
 
-    async def _sasl_response(self, line: bytes) -> Reply:
-        if line == b"*":
+    async def _sasl_step(
+        self, mech: sasl.Mechanism, step: sasl.Challenge | sasl.Credentials
+    ) -> Reply:
+        if isinstance(step, sasl.Challenge):
+            self._sasl_pending = mech
+            return Reply(b"+ " + step.data + proto.CRLF)
+        return await self._login(step.username, step.password)
+
+    async def _sasl_response(self, mech: sasl.Mechanism, line: bytes) -> Reply:
+        """A client line inside an AUTH exchange (RFC 5034 §4): base64, or ``*`` to cancel."""
+        try:
+            step = mech.respond(line)
+        except sasl.SaslError as exc:
+            return await self._sasl_failed(exc)
+        return await self._sasl_step(mech, step)
+
+    async def _sasl_failed(self, exc: sasl.SaslError) -> Reply:
+        kind = exc.kind
+        if kind is sasl.SaslErrorKind.CANCELLED:
             return Reply(proto.err("Authentication aborted"))
-        creds = proto.decode_sasl_plain(line.decode("ascii", "replace"))
-        if creds is None:
-            return self._bad("Malformed SASL PLAIN response", proto.CODE_AUTH)
-        if creds.authzid and creds.authzid != creds.authcid:
-            return await self._failed(creds.authcid, "proxy authorization is not supported")
-        return await self._login(creds.authcid, creds.password)
+        if kind is sasl.SaslErrorKind.UNSUPPORTED:
+            return Reply(proto.err("Unsupported authentication mechanism"))
+        if kind is sasl.SaslErrorKind.AUTHZID:
+            return await self._failed("?", str(exc))
+        return self._bad(f"Invalid SASL response: {exc}", proto.CODE_AUTH)
 
     async def _stls(self, cmd: proto.Stls) -> Reply:
         """STLS (RFC 2595 §4): only on a cleartext connection that has a certificate."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -258,18 +256,3 @@ def test_line_buffer_fuzz(chunks: list[bytes]) -> None:
             out.append(line)
     assert all(isinstance(x, bytes) for x in out)
     assert b"".join(out) == total[: total.rfind(b"\n") + 1] if b"\n" in total else out == []
-
-
-def test_sasl_plain_decode() -> None:
-    creds = proto.decode_sasl_plain(base64.b64encode(b"\x00bob\x00s3cret").decode())
-    assert creds is not None
-    assert (creds.authzid, creds.authcid, creds.password) == ("", "bob", "s3cret")
-    assert "s3cret" not in repr(creds)
-    assert proto.decode_sasl_plain("=") is None
-    assert proto.decode_sasl_plain("!!!") is None
-    assert proto.decode_sasl_plain(base64.b64encode(b"bob\x00s3cret").decode()) is None
-
-
-@given(st.text(max_size=60))
-def test_sasl_plain_never_raises(text: str) -> None:
-    proto.decode_sasl_plain(text)
