@@ -68,4 +68,4 @@ def _value(d: bytes, pos: int) -> tuple[Value, int]:
     m = _NUM.match(d, pos)
     if m:
         return int(m.group(0)), m.end()
-    raise ValueError(f"unexpected {d[pos:pos + 10]!r} at {pos}")
+    raise ValueError(f"unexpected {d[pos : pos + 10]!r} at {pos}")

@@ -170,7 +170,7 @@ _LINES = st.sampled_from(
         b"",
         b"text line",
         b"Content-Type: multipart/mixed; boundary=b1",
-        b"Content-Type: multipart/alternative; boundary=\"b2\"",
+        b'Content-Type: multipart/alternative; boundary="b2"',
         b"Content-Type: multipart/digest; boundary=b1x",
         b"Content-Type: message/rfc822",
         b"Content-Type: text/plain; charset=utf-8",
