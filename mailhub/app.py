@@ -195,6 +195,15 @@ async def _shutdown(ctx: ServerContext, servers: list[asyncio.AbstractServer]) -
     await ctx.store.close()
 
 
+def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop the CancelledError Python 3.11's StreamReaderProtocol reports for a connection
+    task cancelled at shutdown (it calls ``task.exception()`` on a cancelled task; fixed in
+    3.12); everything else goes to the default handler, which logs it."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
 async def serve(settings: Settings, ctx: ServerContext | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit status.
 
@@ -203,6 +212,7 @@ async def serve(settings: Settings, ctx: ServerContext | None = None) -> int:
     if ctx is None:
         ctx = build_context(settings)
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_exception_handler)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from typing import Any
 from mailhub import __version__
 from mailhub.config import Settings
 from mailhub.errors import MailError, MailErrorKind
-from mailhub.settings_loader import ConfigError, load_settings
+from mailhub.settings_loader import ENV_NO_UVLOOP, ConfigError, load_settings
 
 EX_OK = 0
 EX_USAGE = 64
@@ -378,12 +379,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(
             f"cannot use data directory {settings.data_dir}: {exc}", EX_CANTCREAT
         ) from None
-    try:
-        import uvloop
+    loop_factory: Any = None
+    if os.environ.get(ENV_NO_UVLOOP, "") in ("", "0"):
+        try:
+            import uvloop
 
-        loop_factory: Any = uvloop.new_event_loop
-    except ImportError:
-        loop_factory = None
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         status: int = runner.run(serve(settings, ctx))
     return status

@@ -29,7 +29,8 @@ from mailhub.config import Settings
 ENV_PREFIX = "MAILHUB_"
 ENV_CONFIG = "MAILHUB_CONFIG"
 # Variables with the prefix that are not settings (read by the CLI or by tests).
-ENV_NOT_SETTINGS = frozenset({ENV_CONFIG})
+ENV_NO_UVLOOP = "MAILHUB_NO_UVLOOP"  # "1": run on the stdlib event loop (debugging aid)
+ENV_NOT_SETTINGS = frozenset({ENV_CONFIG, ENV_NO_UVLOOP})
 
 EX_CONFIG = 78
 

@@ -216,7 +216,6 @@ def test_user_added_while_running_can_log_in(mailhub_server: MailhubServer) -> N
     mailhub_server.add_user("late@example.net", "late-pw-1")
     pop = poplib.POP3("127.0.0.1", mailhub_server.ports["pop3"], timeout=10)
     try:
-        pop.stls(mailhub_server.ssl_context())
         pop.user("late@example.net")
         pop.pass_("late-pw-1")
         assert pop.stat()[0] == 0
@@ -225,7 +224,6 @@ def test_user_added_while_running_can_log_in(mailhub_server: MailhubServer) -> N
     mailhub_server.cli("user", "set", "late@example.net", "--disable", check=True)
     pop = poplib.POP3("127.0.0.1", mailhub_server.ports["pop3"], timeout=10)
     try:
-        pop.stls(mailhub_server.ssl_context())
         pop.user("late@example.net")
         with pytest.raises(poplib.error_proto):
             pop.pass_("late-pw-1")
