@@ -45,7 +45,10 @@ class IngestLMTP(IngestProtocol):
         lines = []
         for result in results:
             if result.ok:
-                lines.append(f"250 2.0.0 <{result.recipient}> {envelope.queue_id} Saved")
+                # The UID lets an MTA log (and the tests) tie the ack to the stored copy.
+                lines.append(
+                    f"250 2.0.0 <{result.recipient}> {envelope.queue_id} Saved uid={result.uid}"
+                )
             else:
                 assert result.error is not None
                 lines.append(reply_for(result.error, settings, result.recipient))
