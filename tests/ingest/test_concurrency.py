@@ -9,8 +9,8 @@ it), and IMAP when its listener exists.
 
 from __future__ import annotations
 
-import importlib.util
 import imaplib
+import importlib.util
 import poplib
 import re
 import threading
