@@ -36,9 +36,11 @@ def _charset(name: bytes | str | None) -> str:
     if name in ("us-ascii", "ascii", "unknown-8bit", "x-unknown", ""):
         return "utf-8"  # 8-bit text labelled ASCII is in practice UTF-8 (or falls back below)
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
         return "latin-1"
+    # "base64", "zlib", "rot13"... are codecs too, but not charsets
+    return info.name if getattr(info, "_is_text_encoding", True) else "latin-1"
 
 
 def decode_bytes(raw: bytes, charset: bytes | str | None = None) -> str:
@@ -46,7 +48,7 @@ def decode_bytes(raw: bytes, charset: bytes | str | None = None) -> str:
     cs = _charset(charset)
     try:
         return raw.decode(cs)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeDecodeError, LookupError, ValueError, TypeError):
         if cs != "utf-8":
             try:
                 return raw.decode("utf-8")

@@ -6,4 +6,4 @@ from .fuzz_structure import run
 
 
 def test_short_fuzz_run() -> None:
-    assert run(3000, seed=1) == 3000
+    assert run(1500, seed=1) == 1500

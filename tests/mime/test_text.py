@@ -128,3 +128,10 @@ def test_sort_keys() -> None:
     assert display_name(root.fields, "reply-to") == ""
     enc = parse(b"From: =?utf-8?q?=C3=89mile?= <e@x.test>\r\n\r\n")
     assert display_name(enc.fields, "from") == "émile"
+
+
+@pytest.mark.parametrize("charset", [b"US-ASCI\x00I", b"base64", b"zlib", b"rot13", b"\xff", b""])
+def test_hostile_charsets_fall_back(charset: bytes) -> None:
+    data = b'Content-Type: text/plain; charset="' + charset + b'"\r\n\r\nhello\r\n'
+    assert body_matches(data, parse(data), "HELLO")
+    assert decode_header(b"=?" + charset + b"?q?hi?=") in ("hi", "=??q?hi?=")
