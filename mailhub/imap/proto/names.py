@@ -35,6 +35,11 @@ SYSTEM_FLAGS = {
     f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")
 }
 
+SPECIAL_USE = {
+    f.upper(): f
+    for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
+}
+
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -115,7 +120,8 @@ def canonical_flag(raw: bytes) -> str:
     """System flags get their canonical case; keywords are kept as sent."""
     text = raw.decode("ascii", "replace")
     if text.startswith("\\"):
-        return SYSTEM_FLAGS.get(text.upper(), text)
+        up = text.upper()
+        return SYSTEM_FLAGS.get(up) or SPECIAL_USE.get(up, text)
     return text
 
 

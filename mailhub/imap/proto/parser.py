@@ -162,6 +162,8 @@ class CommandParser:
                 continue
             line = self._read_line()
             if line is None:
+                if self._pending or self._mode != mode:
+                    continue
                 return NEED_DATA
             ev = self._on_line(line)
             if ev is not None:
@@ -210,7 +212,8 @@ class CommandParser:
             self._tail = (self._tail + bytes(buf))[-_TAIL:]
             buf.clear()
             return False
-        self._tail = (self._tail + bytes(buf[:idx]))[-_TAIL:]
+        end = idx - 1 if idx > 0 and buf[idx - 1] == 0x0D else idx
+        self._tail = (self._tail + bytes(buf[:end]))[-_TAIL:]
         del buf[: idx + 1]
         self._after_skipped_line()
         return True

@@ -119,6 +119,7 @@ class SequenceSet:
         merged = _merge(self.bounds(largest))
         out: list[int] = []
         for lo, hi in merged:
+            lo = max(lo, 1)  # "*" in an empty mailbox is 0: nothing
             if clip:
                 hi = min(hi, largest)
             if lo <= hi:
@@ -127,7 +128,7 @@ class SequenceSet:
 
     def contains(self, number: int, largest: int) -> bool:
         """Whether ``number`` is in the set with ``*`` = ``largest``."""
-        return any(lo <= number <= hi for lo, hi in self.bounds(largest))
+        return number >= 1 and any(lo <= number <= hi for lo, hi in self.bounds(largest))
 
 
 def _fmt_range(r: Range) -> str:
