@@ -57,9 +57,9 @@ def normalize_address(address: str) -> str:
     address = address.strip()
     local, sep, domain = address.rpartition("@")
     domain = domain.lower().rstrip(".")
-    if not sep or not _LOCAL_RE.match(local) or len(local) > 64:
+    if not sep or not _LOCAL_RE.fullmatch(local) or len(local) > 64:
         raise MailError(MailErrorKind.BADNAME, f"invalid address {address!r}")
-    if not _DOMAIN_RE.match(domain):
+    if not _DOMAIN_RE.fullmatch(domain):
         raise MailError(MailErrorKind.BADNAME, f"invalid domain in address {address!r}")
     return f"{local}@{domain}"
 
