@@ -1,4 +1,4 @@
-"""Password hashing with stdlib ``hashlib.scrypt`` (see docs/decisions/0001-password-hash.md).
+"""Password hashing with stdlib ``hashlib.scrypt`` (see docs/decisions/password-hash.md).
 
 A hash is a self-describing string ``scrypt$N$r$p$<salt b64>$<hash b64>``: the cost parameters
 travel with each hash, so they can be raised later without invalidating existing accounts
