@@ -43,11 +43,12 @@ def split_fields(block: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def unfold(raw: bytes) -> bytes:
-    """RFC 5322 §2.2.3 unfolding: drop CR/LF and the whitespace after the colon.
+    """RFC 5322 §2.2.3 unfolding: drop the blanks right after the colon, then CR/LF.
 
-    Trailing whitespace is kept, as Dovecot keeps it (IMAP answers then match byte for byte).
+    Other whitespace is kept (a value folded right after the colon keeps the fold's leading
+    blank, trailing blanks stay), as Dovecot does, so IMAP answers match byte for byte.
     """
-    return raw.replace(b"\r", b"").replace(b"\n", b"").lstrip(b" \t")
+    return raw.lstrip(b" \t").replace(b"\r", b"").replace(b"\n", b"")
 
 
 def field_names(fields: list[tuple[bytes, bytes]]) -> set[bytes]:

@@ -259,11 +259,13 @@ class _Scanner:
             child, hit = self.part(hit.after, depth + 1, digest)
             p.children.append(child)
         del self.stack[level:]
+        floor = p.body_start
         if hit is not None and hit.level == level:
             # after the close delimiter (or when the part cap stopped us) the rest up to an
-            # outer boundary is epilogue
+            # outer boundary is epilogue; the close line keeps its own line break
+            floor = hit.after
             hit = self.find_boundary(hit.after)
-        p.body_end = self.n if hit is None else self.trim(p.body_start, hit.line_start)
+        p.body_end = self.n if hit is None else self.trim(floor, hit.line_start)
         if p.children:  # a last child with an empty body owns the CRLF the trim would take
             p.body_end = max(p.body_end, p.children[-1].body_end)
         else:
