@@ -1,0 +1,315 @@
+"""LMTP delivery rate: mailhub against Debian's Dovecot LMTP, same messages, one run.
+
+Usage::
+
+    python bench/ingest.py [--messages 500] [--grow-to 10000] [--step 1000] [--size 10240]
+
+Starts ``mailhub serve`` (LMTP only) and ``dovecot`` (protocols = lmtp, a private config on
+loopback, mail owned by ``nobody``) on free ports in a temporary directory, then for each:
+
+1. messages/s for 1 and for 10 concurrent LMTP senders of ``--size``-byte messages, one
+   recipient each, into a fresh account;
+2. how the single-sender rate changes as one INBOX grows to ``--grow-to`` messages (measured
+   every ``--step``; the target is a flat line).
+
+The client is a small pipelining asyncio LMTP client (MAIL, RCPT and DATA in one write, then
+the body), so the client costs little next to the servers. Both servers fsync each message
+before acknowledging it (Dovecot's default ``mail_fsync = optimized`` fsyncs saved mail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "bench.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_message(size: int, n: int) -> bytes:
+    head = (
+        f"From: sender@remote.test\r\nTo: user@{DOMAIN}\r\nSubject: bench {n}\r\n"
+        f"Message-ID: <bench-{n}-{time.time_ns()}@remote.test>\r\n\r\n"
+    ).encode()
+    line = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return head + body
+
+
+def dot_stuff(data: bytes) -> bytes:
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+class LmtpClient:
+    """One LMTP connection; ``send`` delivers one message to one recipient."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.retries = 0
+
+    @classmethod
+    async def connect(cls, port: int) -> LmtpClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(reader, writer)
+        await client.reply()
+        writer.write(b"LHLO bench.test\r\n")
+        await client.reply()
+        return client
+
+    async def reply(self) -> str:
+        while True:
+            line = (await self.reader.readline()).decode()
+            if not line:
+                raise ConnectionError("server closed the connection")
+            if len(line) < 4 or line[3] != "-":
+                return line.strip()
+
+    async def send(self, rcpt: str, wire: bytes) -> None:
+        self.writer.write(
+            f"MAIL FROM:<sender@remote.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode()
+        )
+        for expect in ("250", "250", "354"):
+            got = await self.reply()
+            if not got.startswith(expect):
+                raise RuntimeError(f"expected {expect}, got {got!r}")
+        self.writer.write(wire)
+        got = await self.reply()
+        if got.startswith("4"):
+            self.retries += 1
+            await asyncio.sleep(0.05)
+            await self.send(rcpt, wire)  # a temporary failure: retry, as an MTA would
+        elif not got.startswith("250"):
+            raise RuntimeError(f"delivery failed: {got!r}")
+
+    async def close(self) -> None:
+        self.writer.write(b"QUIT\r\n")
+        try:
+            await self.reply()
+        except ConnectionError:
+            pass
+        self.writer.close()
+
+
+async def run_senders(port: int, rcpt: str, count: int, senders: int, size: int) -> float:
+    """Deliver ``count`` messages over ``senders`` connections; returns messages/s."""
+    wires = [dot_stuff(make_message(size, n)) for n in range(count)]
+    clients = [await LmtpClient.connect(port) for _ in range(senders)]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for wire in wires:
+        queue.put_nowait(wire)
+
+    async def worker(client: LmtpClient) -> None:
+        while not queue.empty():
+            await client.send(rcpt, queue.get_nowait())
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in clients))
+    elapsed = time.perf_counter() - started
+    for c in clients:
+        await c.close()
+    retries = sum(c.retries for c in clients)
+    if retries:
+        print(f"  ({retries} temporary failures retried)", flush=True)
+    return count / elapsed
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+class Mailhub:
+    name = "mailhub"
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "mailhub"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, accounts: list[str]) -> None:
+        sys.path.insert(0, str(ROOT))
+        from mailhub.auth.directory import AccountDirectory
+
+        self.dir.mkdir(parents=True)
+        directory = AccountDirectory(self.dir)
+        for local in accounts:
+            directory.add(f"{local}@{DOMAIN}", "bench-password")
+        ports = {
+            "--imap-port": 0, "--imaps-port": 0, "--pop3-port": 0, "--pop3s-port": 0,
+            "--smtp-port": 0, "--lmtp-port": self.port,
+        }  # fmt: skip
+        args = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.dir)]
+        for flag, value in ports.items():
+            args += [flag, str(value)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+
+
+DOVECOT_CONF = """\
+base_dir = {base}/run
+state_dir = {base}/state
+log_path = {base}/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+mail_location = maildir:{base}/mail/%d/%n
+first_valid_uid = 1
+mail_uid = nobody
+mail_gid = nogroup
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={base}/mail/%d/%n
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  unix_listener lmtp {{
+    mode = 0600
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0600
+  }}
+}}
+"""
+
+
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "dovecot"
+        self.port = free_port()
+        self.conf = self.dir / "dovecot.conf"
+        self.started = False
+
+    def start(self, accounts: list[str]) -> None:
+        for sub in ("run", "state", "mail"):
+            (self.dir / sub).mkdir(parents=True)
+        shutil.chown(self.dir / "mail", "nobody", "nogroup")
+        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port))
+        subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
+        self.started = True
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("dovecot did not start; see " + str(self.dir / "dovecot.log"))
+
+    def stop(self) -> None:
+        if self.started:
+            pid = int((self.dir / "run" / "master.pid").read_text())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+
+
+async def bench(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, object]:
+    for local in ("one", "ten", "grow"):  # first delivery creates the Maildir: not timed
+        await run_senders(server.port, f"{local}@{DOMAIN}", 1, 1, args.size)
+    one = await run_senders(server.port, f"one@{DOMAIN}", args.messages, 1, args.size)
+    ten = await run_senders(server.port, f"ten@{DOMAIN}", args.messages * 2, 10, args.size)
+    growth: list[tuple[int, float]] = []
+    have = 0
+    while have < args.grow_to:
+        rate = await run_senders(server.port, f"grow@{DOMAIN}", args.step, 1, args.size)
+        have += args.step
+        growth.append((have, rate))
+        print(f"  {server.name}: INBOX at {have:>6}: {rate:7.1f} msg/s", flush=True)
+    return {"one": one, "ten": ten, "growth": growth}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=500, help="messages per rate test")
+    parser.add_argument("--grow-to", type=int, default=10_000, help="INBOX size to grow to")
+    parser.add_argument("--step", type=int, default=1000, help="messages per growth step")
+    parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
+    parser.add_argument("--only", choices=("mailhub", "dovecot"), help="run one server")
+    args = parser.parse_args()
+    accounts = ["one", "ten", "grow"]
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="mailhub-bench-") as tmp:
+        base = Path(tmp)
+        os.chmod(base, 0o755)  # dovecot's mail user (nobody) must reach its mail directory
+        servers: list[Mailhub | Dovecot] = []
+        if args.only != "dovecot":
+            servers.append(Mailhub(base))
+        if args.only != "mailhub":
+            if shutil.which("dovecot") is None:
+                print("dovecot not installed; skipping it", file=sys.stderr)
+            else:
+                servers.append(Dovecot(base))
+        for server in servers:
+            try:
+                server.start(accounts)
+                print(f"{server.name}: LMTP on 127.0.0.1:{server.port}", flush=True)
+                results[server.name] = asyncio.run(bench(server, args))
+            finally:
+                server.stop()
+    print(f"\nLMTP delivery, {args.size} byte messages, messages/s (higher is better)")
+    print(f"{'server':<10}{'1 sender':>10}{'10 senders':>12}   INBOX growth (size: msg/s)")
+    for name, res in results.items():
+        growth = res["growth"]
+        assert isinstance(growth, list)
+        shown = ", ".join(f"{n}: {r:.0f}" for n, r in growth)
+        print(f"{name:<10}{res['one']:>10.1f}{res['ten']:>12.1f}   {shown}")
+        if len(growth) >= 2:
+            first, last = growth[0][1], growth[-1][1]
+            print(f"{'':<10}growth: last step runs at {100 * last / first:.0f}% of the first")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
