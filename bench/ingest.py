@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -100,10 +101,8 @@ class LmtpClient:
 
     async def close(self) -> None:
         self.writer.write(b"QUIT\r\n")
-        try:
+        with contextlib.suppress(ConnectionError):
             await self.reply()
-        except ConnectionError:
-            pass
         self.writer.close()
 
 
