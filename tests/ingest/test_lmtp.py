@@ -209,3 +209,27 @@ def test_bad_input_gets_protocol_errors(
     assert client.cmd("RCPT TO:<" + "a" * 600 + f"@{DOMAIN}>")[0].startswith("500")
     assert client.cmd("VRFY alice")[0].startswith("252")
     assert client.cmd("NOOP") == ["250 2.0.0 Ok"]
+
+
+def test_store_failure_is_temporary(server: IngestServer, raw: Callable[..., RawClient]) -> None:
+    """A write that fails (here: the Maildir's tmp/ is not a directory) is 451, then retried."""
+    with server.lmtp() as client:  # create alice's Maildir
+        assert client.sendmail("s@remote.test", [ALICE], message()) == {}
+    maildir = server.settings.data_dir / "mail" / DOMAIN / "alice"
+    assert (maildir / "tmp").is_dir(), sorted(p.name for p in maildir.iterdir())
+    (maildir / "tmp").rename(maildir / "tmp.saved")
+    (maildir / "tmp").write_bytes(b"not a directory")
+    try:
+        client = raw(server.lmtp_port)
+        _transaction(client, [ALICE, BOB])
+        client.cmd("DATA")
+        client.send(message(subject="retry me") + b".\r\n")
+        first, second = client.reply(), client.reply()
+        assert first[0].startswith(f"451 4.3.0 <{ALICE}>"), first
+        assert second[0].startswith(f"250 2.0.0 <{BOB}>"), second
+    finally:
+        (maildir / "tmp").unlink()
+        (maildir / "tmp.saved").rename(maildir / "tmp")
+    with server.lmtp() as lmtp:  # the MTA's retry succeeds
+        assert lmtp.sendmail("s@remote.test", [ALICE], message(subject="retry me")) == {}
+    assert [b"Subject: retry me" in m for m in server.messages(ALICE)] == [False, True]
