@@ -238,3 +238,96 @@ def test_python_dash_m_and_console_script_agree() -> None:
     r = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                        env=clean_env(), timeout=30)
     assert r.stdout.strip() == f"mailhub {__version__}"
+
+
+# -- deliver ----------------------------------------------------------------------------------
+
+MESSAGE = (
+    b"From: someone@example.net\nSubject: hi there\nMessage-ID: <m1@example.net>\n\nbody line\n"
+)
+
+
+async def _inbox(data_dir: Path, address: str, folder: str = "INBOX") -> list[bytes]:
+    from mailhub.store.maildir import MaildirMailstore
+
+    store = MaildirMailstore(data_dir / "mail")
+    try:
+        account = await store.open_account(address)
+        box = await account.open_mailbox(folder)
+        snap = await box.snapshot()
+        return [await (await box.open_message(m.uid)).read() for m in snap.messages]
+    finally:
+        await store.close()
+
+
+def _with_user(tmp_path: Path, address: str = "rcpt@example.org") -> Path:
+    data = tmp_path / "data"
+    r = run_cli("user", "add", address, "--password-stdin", data_dir=data, input="pw\n")
+    assert r.returncode == 0, r.stderr
+    return data
+
+
+def test_deliver_stores_with_trace_headers(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    r = run_cli("deliver", "-f", "bounce@example.net", "RCPT@Example.org", data_dir=data,
+                input=MESSAGE.decode())
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    (msg,) = asyncio.run(_inbox(data, "rcpt@example.org"))
+    head = msg.split(b"\r\n\r\n", 1)[0]
+    assert b"Return-Path: <bounce@example.net>" in head
+    assert b"delivered-to: rcpt@example.org" in head.lower()
+    assert msg.endswith(b"body line\r\n")
+
+
+def test_deliver_unknown_recipient_is_67(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    r = run_cli("deliver", "nobody@example.org", data_dir=data, input=MESSAGE.decode())
+    assert r.returncode == 67
+    assert r.stderr.count("\n") == 1 and "nobody@example.org" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_deliver_into_folder_and_missing_folder_falls_back(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    r = run_cli("deliver", "--folder", "Archive", "rcpt@example.org", data_dir=data,
+                input=MESSAGE.decode())
+    assert r.returncode == 0, r.stderr
+    assert len(asyncio.run(_inbox(data, "rcpt@example.org", "Archive"))) == 1
+    r = run_cli("deliver", "--folder", "NoSuchFolder", "rcpt@example.org", data_dir=data,
+                input=MESSAGE.decode())
+    assert r.returncode == 0, r.stderr
+    assert len(asyncio.run(_inbox(data, "rcpt@example.org"))) == 1
+
+
+def test_deliver_over_quota_is_temporary(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    run_cli("user", "set", "rcpt@example.org", "--quota-messages", "1", data_dir=data)
+    assert run_cli("deliver", "rcpt@example.org", data_dir=data, input="x\n\ny\n").returncode == 0
+    r = run_cli("deliver", "rcpt@example.org", data_dir=data, input=MESSAGE.decode())
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_deliver_empty_input_and_config_error(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    assert run_cli("deliver", "rcpt@example.org", data_dir=data, input="").returncode == 65
+    r = run_cli("deliver", "rcpt@example.org", data_dir=data, input="x\n",
+                env={"MAILHUB_BOGUS": "1"})
+    assert r.returncode == 78
+
+
+def test_deliver_reaches_a_running_server(mailhub_server: MailhubServer) -> None:
+    if "pop3" not in mailhub_server.listening:
+        pytest.skip("POP3 frontend not present")
+    r = mailhub_server.cli("deliver", mailhub_server.user, input=MESSAGE.decode())
+    assert r.returncode == 0, r.stderr
+    pop = poplib.POP3("127.0.0.1", mailhub_server.ports["pop3"], timeout=10)
+    try:
+        pop.user(mailhub_server.user)
+        pop.pass_(mailhub_server.password)
+        assert pop.stat()[0] == 1
+        _, lines, _ = pop.retr(1)
+        assert b"Subject: hi there" in lines
+    finally:
+        pop.quit()
