@@ -82,7 +82,9 @@ def test_authenticate_with_and_without_initial_response() -> None:
 
 
 def test_enable_and_id() -> None:
-    assert parse(b"a ENABLE utf8=accept CONDSTORE\r\n") == c.Enable("a", ("UTF8=ACCEPT", "CONDSTORE"))
+    assert parse(b"a ENABLE utf8=accept CONDSTORE\r\n") == c.Enable(
+        "a", ("UTF8=ACCEPT", "CONDSTORE")
+    )
     assert parse(b"a ID NIL\r\n") == c.Id("a", None)
     assert parse(b'a ID ("name" "Thunderbird" "version" NIL)\r\n') == c.Id(
         "a", (("name", "Thunderbird"), ("version", None))
@@ -119,13 +121,25 @@ def test_mailbox_commands() -> None:
     assert parse(b'a RENAME "a b" {3}\r\nx/y\r\n') == c.Rename("a", "a b", "x/y")
     assert parse(b"a SUBSCRIBE inbox/Sub\r\n") == c.Subscribe("a", "INBOX/Sub")
     assert parse(b"a UNSUBSCRIBE &ZeVnLIqe-\r\n") == c.Unsubscribe("a", "日本語")
-    assert parse(b"a STATUS Drafts (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT)\r\n") == c.Status(
+    assert parse(
+        b"a STATUS Drafts (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ APPENDLIMIT)\r\n"  # noqa: E501
+    ) == c.Status(
         "a",
         "Drafts",
-        ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ", "APPENDLIMIT"),
+        (
+            "MESSAGES",
+            "UIDNEXT",
+            "UIDVALIDITY",
+            "UNSEEN",
+            "DELETED",
+            "SIZE",
+            "RECENT",
+            "HIGHESTMODSEQ",
+            "APPENDLIMIT",
+        ),
     )
     assert error(b"a STATUS Drafts (BOGUS)\r\n").status == "BAD"
-    assert parse(b"a GETQUOTA \"\"\r\n") == c.GetQuota("a", "")
+    assert parse(b'a GETQUOTA ""\r\n') == c.GetQuota("a", "")
     assert parse(b"a GETQUOTAROOT INBOX\r\n") == c.GetQuotaRoot("a", "INBOX")
     assert parse(b'a SETQUOTA "" (STORAGE 512 message 100)\r\n') == c.SetQuota(
         "a", "", (("STORAGE", 512), ("MESSAGE", 100))
@@ -135,8 +149,10 @@ def test_mailbox_commands() -> None:
 
 def test_list_forms() -> None:
     assert parse(b'a LIST "" *\r\n') == c.List("a", "", ("*",))
-    assert parse(b"a LIST \"\" %/]x\r\n") == c.List("a", "", ("%/]x",))
-    cmd = parse(b'a LIST (SUBSCRIBED RECURSIVEMATCH) "" ("INBOX" "%") RETURN (CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN))\r\n')
+    assert parse(b'a LIST "" %/]x\r\n') == c.List("a", "", ("%/]x",))
+    cmd = parse(
+        b'a LIST (SUBSCRIBED RECURSIVEMATCH) "" ("INBOX" "%") RETURN (CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN))\r\n'  # noqa: E501
+    )
     assert cmd == c.List(
         "a",
         "",
@@ -157,7 +173,9 @@ def test_list_forms() -> None:
 
 
 def test_append_forms() -> None:
-    cmd = parse(b'a APPEND saved-messages (\\Seen $Label1) "07-Feb-1994 21:52:25 -0800" {5}\r\nhello\r\n')
+    cmd = parse(
+        b'a APPEND saved-messages (\\Seen $Label1) "07-Feb-1994 21:52:25 -0800" {5}\r\nhello\r\n'
+    )
     assert cmd == c.Append(
         "a",
         "saved-messages",
@@ -165,11 +183,15 @@ def test_append_forms() -> None:
             c.AppendMessage(
                 b"hello",
                 ("\\Seen", "$Label1"),
-                datetime.datetime(1994, 2, 7, 21, 52, 25, tzinfo=datetime.timezone(datetime.timedelta(hours=-8))),
+                datetime.datetime(
+                    1994, 2, 7, 21, 52, 25, tzinfo=datetime.timezone(datetime.timedelta(hours=-8))
+                ),
             ),
         ),
     )
-    cmd = parse(b'a APPEND INBOX " 7-Feb-1994 21:52:25 +0000" {2+}\r\nab {1+}\r\nc ~{3}\r\nx\x00y UTF8 (~{2+}\r\n\xc3\xa9)\r\n')
+    cmd = parse(
+        b'a APPEND INBOX " 7-Feb-1994 21:52:25 +0000" {2+}\r\nab {1+}\r\nc ~{3}\r\nx\x00y UTF8 (~{2+}\r\n\xc3\xa9)\r\n'  # noqa: E501
+    )
     assert isinstance(cmd, c.Append)
     assert [m.data for m in cmd.messages] == [b"ab", b"c", b"x\x00y", b"\xc3\xa9"]
     assert [m.binary for m in cmd.messages] == [False, False, True, True]
@@ -187,9 +209,9 @@ def test_append_bad_date() -> None:
 
 def test_fetch_every_attribute() -> None:
     line = (
-        b"a FETCH 1:3,* (FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT ENVELOPE BODY"
-        b" BODYSTRUCTURE UID MODSEQ BODY[] BODY.PEEK[1.2.HEADER] BODY[HEADER.FIELDS (From To)]<0.1024>"
-        b" BODY[1.HEADER.FIELDS.NOT (\"X-Spam\")] BODY[2.MIME] BODY[TEXT]<10.5> BINARY[1] BINARY.PEEK[]<0.10>"
+        b"a FETCH 1:3,* (FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT ENVELOPE BODY"  # noqa: E501
+        b" BODYSTRUCTURE UID MODSEQ BODY[] BODY.PEEK[1.2.HEADER] BODY[HEADER.FIELDS (From To)]<0.1024>"  # noqa: E501
+        b' BODY[1.HEADER.FIELDS.NOT ("X-Spam")] BODY[2.MIME] BODY[TEXT]<10.5> BINARY[1] BINARY.PEEK[]<0.10>'  # noqa: E501
         b" BINARY.SIZE[2])\r\n"
     )
     cmd = parse(line)
@@ -229,7 +251,17 @@ def test_fetch_every_attribute() -> None:
         "BINARY[]<0>",
         "BINARY.SIZE[2]",
     ]
-    assert [a.sets_seen for a in cmd.atts[11:]] == [True, False, True, True, True, True, True, False, False]
+    assert [a.sets_seen for a in cmd.atts[11:]] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.parametrize("macro", ["ALL", "FAST", "FULL", "all"])
@@ -240,7 +272,9 @@ def test_fetch_macros(macro: str) -> None:
 
 
 def test_fetch_single_att_and_modifiers() -> None:
-    assert parse(b"a UID FETCH 1:* FLAGS\r\n") == c.Fetch("a", uid=True, seqset=S("1:*"), atts=(FetchAtt("FLAGS"),))
+    assert parse(b"a UID FETCH 1:* FLAGS\r\n") == c.Fetch(
+        "a", uid=True, seqset=S("1:*"), atts=(FetchAtt("FLAGS"),)
+    )
     cmd = parse(b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n")
     assert cmd == c.Fetch(
         "a", uid=True, seqset=S("1:*"), atts=(FetchAtt("FLAGS"),), changedsince=12345, vanished=True
@@ -300,7 +334,7 @@ def test_copy_move() -> None:
 def test_search_every_key() -> None:
     line = (
         b"a SEARCH ALL ANSWERED BCC b BEFORE 1-Feb-1994 BODY x CC c DELETED DRAFT FLAGGED FROM f"
-        b" HEADER X-Foo bar KEYWORD $Junk LARGER 100 NEW NOT SEEN OLD ON \"2-Mar-2020\" OR 1 2 RECENT"
+        b' HEADER X-Foo bar KEYWORD $Junk LARGER 100 NEW NOT SEEN OLD ON "2-Mar-2020" OR 1 2 RECENT'
         b" SEEN SENTBEFORE 1-Jan-2000 SENTON 1-Jan-2000 SENTSINCE 1-Jan-2000 SINCE 1-Jan-2000"
         b" SMALLER 5 SUBJECT s TEXT t TO t2 UID 1:* UNANSWERED UNDELETED UNDRAFT UNFLAGGED"
         b" UNKEYWORD k UNSEEN 1,2:* $ (ALL) YOUNGER 60 OLDER 3600 MODSEQ 5"
@@ -359,7 +393,9 @@ def test_search_every_key() -> None:
 
 
 def test_search_return_charset_nesting() -> None:
-    cmd = parse(b"a UID SEARCH RETURN (MIN MAX COUNT ALL SAVE) CHARSET utf-8 OR (FROM \"J\xc3\xb6rg\") NOT (TO x OR 1 2)\r\n")
+    cmd = parse(
+        b'a UID SEARCH RETURN (MIN MAX COUNT ALL SAVE) CHARSET utf-8 OR (FROM "J\xc3\xb6rg") NOT (TO x OR 1 2)\r\n'  # noqa: E501
+    )
     assert cmd == c.Search(
         "a",
         uid=True,
@@ -369,12 +405,18 @@ def test_search_return_charset_nesting() -> None:
             (
                 sk.Or(
                     sk.And((sk.HeaderKey("From", "Jörg"),)),
-                    sk.Not(sk.And((sk.HeaderKey("To", "x"), sk.Or(sk.SeqKey(S("1")), sk.SeqKey(S("2")))))),
+                    sk.Not(
+                        sk.And(
+                            (sk.HeaderKey("To", "x"), sk.Or(sk.SeqKey(S("1")), sk.SeqKey(S("2"))))
+                        )
+                    ),
                 ),
             )
         ),
     )
-    assert parse(b"a SEARCH RETURN () ALL\r\n") == c.Search("a", criteria=sk.And((sk.AllKey(),)), return_opts=())
+    assert parse(b"a SEARCH RETURN () ALL\r\n") == c.Search(
+        "a", criteria=sk.And((sk.AllKey(),)), return_opts=()
+    )
     cmd = parse(b"a SEARCH CHARSET ISO-8859-1 SUBJECT {3}\r\n\xe9t\xe9\r\n")
     assert isinstance(cmd, c.Search)
     assert cmd.criteria == sk.And((sk.HeaderKey("Subject", "été"),))
@@ -390,7 +432,9 @@ def test_search_errors() -> None:
     assert error(b"a SEARCH OR ALL\r\n").status == "BAD"
     assert error(b"a SEARCH BEFORE 32-Jan-2020\r\n").status == "BAD"
     assert error(b"a SEARCH (ALL\r\n").status == "BAD"
-    assert error(b"a SEARCH " + b"NOT " * 200 + b"ALL\r\n").text == "Search criteria nested too deeply"
+    assert (
+        error(b"a SEARCH " + b"NOT " * 200 + b"ALL\r\n").text == "Search criteria nested too deeply"
+    )
     assert error(b"a SEARCH " + b"(" * 200 + b"ALL" + b")" * 200 + b"\r\n").status == "BAD"
 
 
@@ -409,7 +453,11 @@ def test_sort_and_thread() -> None:
         "a", algorithm="REFERENCES", charset="UTF-8", criteria=sk.And((sk.AllKey(),))
     )
     assert parse(b"a UID THREAD orderedsubject UTF-8 UNSEEN\r\n") == c.Thread(
-        "a", uid=True, algorithm="ORDEREDSUBJECT", charset="UTF-8", criteria=sk.And((sk.FlagKey("\\Seen", False),))
+        "a",
+        uid=True,
+        algorithm="ORDEREDSUBJECT",
+        charset="UTF-8",
+        criteria=sk.And((sk.FlagKey("\\Seen", False),)),
     )
     assert error(b"a THREAD X UTF-8 ALL\r\n").status == "BAD"
     assert error(b"a SORT (BOGUS) UTF-8 ALL\r\n").status == "BAD"
@@ -421,7 +469,20 @@ def test_sort_and_thread() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [b"..", b"a/../b", b"a//b", b"/etc", b"a/", b"\"a\\x\"", b"\"a\\\\b\"", b"{3}\r\na\x01b", b"\"%\"", b"a*", b"...", b"./x"],
+    [
+        b"..",
+        b"a/../b",
+        b"a//b",
+        b"/etc",
+        b"a/",
+        b'"a\\x"',
+        b'"a\\\\b"',
+        b"{3}\r\na\x01b",
+        b'"%"',
+        b"a*",
+        b"...",
+        b"./x",
+    ],
 )
 def test_unsafe_mailbox_names_are_refused_with_cannot(name: bytes) -> None:
     err = error(b"a SELECT " + name + b"\r\n")

@@ -130,7 +130,14 @@ def test_append_too_big_nonsync_is_discarded() -> None:
 
 
 def test_multiappend_total_limit() -> None:
-    evs = events(b"a1 APPEND INBOX {1500+}\r\n" + b"x" * 1500 + b" {1500+}\r\n" + b"y" * 1500 + b"\r\na2 NOOP\r\n", limits=SMALL)
+    evs = events(
+        b"a1 APPEND INBOX {1500+}\r\n"
+        + b"x" * 1500
+        + b" {1500+}\r\n"
+        + b"y" * 1500
+        + b"\r\na2 NOOP\r\n",
+        limits=SMALL,
+    )
     assert isinstance(evs[0], ParseError) and (evs[0].status, evs[0].code) == ("NO", "LIMIT")
     assert evs[1:] == [c.Noop("a2")]
 
@@ -145,7 +152,11 @@ def test_command_size_limit() -> None:
     line = b"a1 SEARCH" + b" TEXT {90+}\r\n" + b"q" * 90
     evs = events(line * 1 + b" ALL\r\na2 NOOP\r\n", limits=SMALL)
     assert isinstance(evs[0], c.Search)
-    many = b"a1 SEARCH" + b"".join(b" TEXT {90+}\r\n" + b"q" * 90 for _ in range(60)) + b"\r\na2 NOOP\r\n"
+    many = (
+        b"a1 SEARCH"
+        + b"".join(b" TEXT {90+}\r\n" + b"q" * 90 for _ in range(60))
+        + b"\r\na2 NOOP\r\n"
+    )
     evs = events(many, limits=SMALL)
     assert isinstance(evs[0], ParseError) and evs[0].code == "TOOBIG"
     assert evs[1:] == [c.Noop("a2")]
@@ -156,7 +167,9 @@ def test_literal_minus_semantics() -> None:
     evs = events(b"a1 APPEND INBOX {4096+}\r\n" + b"m" * 4096 + b"\r\n", limits=lim)
     assert isinstance(evs[0], c.Append)
     evs = events(b"a1 APPEND INBOX {4097+}\r\n" + b"m" * 4097 + b"\r\na2 NOOP\r\n", limits=lim)
-    assert evs[0] == ParseError("a1", "BAD", "TOOBIG", "Non-synchronizing literal too large", command="APPEND")
+    assert evs[0] == ParseError(
+        "a1", "BAD", "TOOBIG", "Non-synchronizing literal too large", command="APPEND"
+    )
     assert evs[1:] == [c.Noop("a2")]
     # a synchronising literal of the same size is fine
     evs = events(b"a1 APPEND INBOX {4097}\r\n" + b"m" * 4097 + b"\r\n", limits=lim)
@@ -185,7 +198,11 @@ def test_idle_done_case_insensitive_and_garbage() -> None:
     assert p.next_event() == c.Idle("a2")
     p.start_idle()
     err = p.next_event()
-    assert isinstance(err, ParseError) and (err.tag, err.status, err.text) == ("a2", "BAD", "Expected DONE")
+    assert isinstance(err, ParseError) and (err.tag, err.status, err.text) == (
+        "a2",
+        "BAD",
+        "Expected DONE",
+    )
 
 
 def test_idle_refused_resume() -> None:
@@ -240,7 +257,7 @@ def test_compress_buffered_bytes_are_handed_over() -> None:
 
 def test_utf8_mode_applies_to_next_pipelined_command() -> None:
     p = CommandParser()
-    p.feed(b"a1 ENABLE UTF8=ACCEPT\r\na2 SELECT \"Q&A\"\r\n")
+    p.feed(b'a1 ENABLE UTF8=ACCEPT\r\na2 SELECT "Q&A"\r\n')
     assert p.next_event() == c.Enable("a1", ("UTF8=ACCEPT",))
     p.utf8_names = True  # what the session does once ENABLE succeeded
     assert p.next_event() == c.Select("a2", "Q&A")

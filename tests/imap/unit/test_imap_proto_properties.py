@@ -26,7 +26,9 @@ from mailhub.imap.proto.grammar_search import search_key
 from mailhub.imap.proto.responses import error_response
 from mailhub.imap.proto.tokens import Reader
 
-SMALL = Limits(max_line_length=300, max_literal_size=500, max_arg_literal_size=120, max_command_size=1000)
+SMALL = Limits(
+    max_line_length=300, max_literal_size=500, max_arg_literal_size=120, max_command_size=1000
+)
 _ALLOWED = (c.Command, NeedContinuation, ParseError, IdleDone, AuthResponse)
 
 
@@ -73,7 +75,9 @@ def test_parse_encode_round_trip(cmd: c.Command, utf8: bool) -> None:
     ev = p.next_event()
     assert ev == cmd, (wire, ev)
     nxt = p.next_event()
-    assert nxt is (PAUSED if isinstance(cmd, (c.Idle, c.Authenticate, c.StartTls, c.Compress)) else NEED_DATA)
+    assert nxt is (
+        PAUSED if isinstance(cmd, (c.Idle, c.Authenticate, c.StartTls, c.Compress)) else NEED_DATA
+    )
 
 
 @given(search_keys)
@@ -95,7 +99,11 @@ def test_fetch_att_round_trip(att: FetchAtt) -> None:
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.lists(commands.map(lambda x: encode_command(x)) | st.binary(max_size=60).map(lambda b: b + b"\r\n"), max_size=6),
+    st.lists(
+        commands.map(lambda x: encode_command(x))
+        | st.binary(max_size=60).map(lambda b: b + b"\r\n"),
+        max_size=6,
+    ),
     st.lists(st.integers(0, 4000), max_size=12),
 )
 def test_chunking_invariance(parts: list[bytes], cuts: list[int]) -> None:
@@ -118,10 +126,44 @@ def test_arbitrary_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
 
 
 _fragments = st.sampled_from(
-    [b"a1 ", b"UID ", b"FETCH ", b"SEARCH ", b"APPEND ", b"LOGIN ", b"{5}\r\n", b"{3+}\r\n", b"~{2}\r\n",
-     b"(", b")", b"[", b"]", b"<0.5>", b'"', b"\\", b"*", b"1:*", b"$", b" ", b"\r\n", b"\n", b"NIL",
-     b"BODY.PEEK[HEADER.FIELDS (From)]", b"OR ", b"NOT ", b"INBOX", b"&", b"-", b"\x00", b"\xff",
-     b"DONE\r\n", b"IDLE\r\n", b"AUTHENTICATE PLAIN\r\n", b"{99999999}\r\n", b"{4097+}\r\n"]
+    [
+        b"a1 ",
+        b"UID ",
+        b"FETCH ",
+        b"SEARCH ",
+        b"APPEND ",
+        b"LOGIN ",
+        b"{5}\r\n",
+        b"{3+}\r\n",
+        b"~{2}\r\n",
+        b"(",
+        b")",
+        b"[",
+        b"]",
+        b"<0.5>",
+        b'"',
+        b"\\",
+        b"*",
+        b"1:*",
+        b"$",
+        b" ",
+        b"\r\n",
+        b"\n",
+        b"NIL",
+        b"BODY.PEEK[HEADER.FIELDS (From)]",
+        b"OR ",
+        b"NOT ",
+        b"INBOX",
+        b"&",
+        b"-",
+        b"\x00",
+        b"\xff",
+        b"DONE\r\n",
+        b"IDLE\r\n",
+        b"AUTHENTICATE PLAIN\r\n",
+        b"{99999999}\r\n",
+        b"{4097+}\r\n",
+    ]
 )
 
 

@@ -103,7 +103,9 @@ def test_sequence_star_and_reversed_ranges() -> None:
     assert SequenceSet.parse("1:*").uses_star
 
 
-@pytest.mark.parametrize("bad", ["", "0", "1:0", "a", "1,,2", "1:", ":1", "01", "4294967296", "1:2:3", "-1"])
+@pytest.mark.parametrize(
+    "bad", ["", "0", "1:0", "a", "1,,2", "1:", ":1", "01", "4294967296", "1:2:3", "-1"]
+)
 def test_sequence_invalid(bad: str) -> None:
     with pytest.raises(ValueError):
         SequenceSet.parse(bad)
@@ -135,7 +137,9 @@ def test_sequence_of_resolves_to_input(nums: list[int], largest: int) -> None:
 
 
 @given(_ranges, st.integers(0, 50))
-def test_sequence_resolve_matches_contains(ranges: list[tuple[int | None, int | None]], largest: int) -> None:
+def test_sequence_resolve_matches_contains(
+    ranges: list[tuple[int | None, int | None]], largest: int
+) -> None:
     small = [(a if a is None else a % 60 + 1, b if b is None else b % 60 + 1) for a, b in ranges]
     s = SequenceSet(tuple(small))
     got = s.resolve(largest)
