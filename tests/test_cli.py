@@ -331,3 +331,16 @@ def test_deliver_reaches_a_running_server(mailhub_server: MailhubServer) -> None
         assert b"Subject: hi there" in lines
     finally:
         pop.quit()
+
+
+def test_pop3_since_enabled_records_inbox_uid_next(tmp_path: Path) -> None:
+    data = _with_user(tmp_path)
+    for _ in range(2):
+        r = run_cli("deliver", "rcpt@example.org", data_dir=data, input="a\n\nb\n")
+        assert r.returncode == 0
+    r = run_cli("user", "set", "rcpt@example.org", "--pop3-scope", "since_enabled",
+                "--pop3-on-delete", "keep", data_dir=data)
+    assert r.returncode == 0, r.stderr
+    assert "pop3=keep,seen,since_enabled" in r.stdout
+    rec = AccountDirectory(data).lookup("rcpt@example.org")
+    assert rec is not None and rec.pop3.enabled_from_uid == 3
