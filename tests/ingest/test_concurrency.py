@@ -19,8 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from tests.ingest.conftest import DOMAIN, IngestServer, free_port
+from ingest_harness import DOMAIN, IngestServer, free_port
 
 ALICE = f"alice@{DOMAIN}"
 SENDERS, PER_SENDER = 10, 100

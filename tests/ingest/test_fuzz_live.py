@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.ingest.conftest import DOMAIN, IngestServer, RawClient
+from ingest_harness import DOMAIN, IngestServer, RawClient
 
 _REPLY = re.compile(r"^[2-5]\d\d[ -]")
 _VERBS = ["MAIL FROM:", "RCPT TO:", "DATA", "RSET", "NOOP", "VRFY", "HELP", "LHLO", "EHLO",

@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-
-from tests.ingest.conftest import DOMAIN, IngestServer, RawClient, message
+from ingest_harness import DOMAIN, IngestServer, RawClient, message
 
 ALICE, BOB, CAROL = (f"{u}@{DOMAIN}" for u in ("alice", "bob", "carol"))
 

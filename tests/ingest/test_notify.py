@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from ingest_harness import DOMAIN, IngestServer, free_port, message
 
 from mailhub.store.changes import MessagesAdded
-from tests.ingest.conftest import DOMAIN, IngestServer, free_port, message
 
 ALICE = f"alice@{DOMAIN}"
 HAVE_IMAP = importlib.util.find_spec("mailhub.imap.server") is not None

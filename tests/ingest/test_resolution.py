@@ -6,8 +6,7 @@ import smtplib
 from collections.abc import Callable
 
 import pytest
-
-from tests.ingest.conftest import DOMAIN, IngestServer, message
+from ingest_harness import DOMAIN, IngestServer, message
 
 ALICE = f"alice@{DOMAIN}"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-
-from tests.ingest.conftest import DOMAIN, IngestServer, RawClient, message
+from ingest_harness import DOMAIN, IngestServer, RawClient, message
 
 ALICE, BOB, CAROL = (f"{u}@{DOMAIN}" for u in ("alice", "bob", "carol"))
 

@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.ingest.conftest import DOMAIN, IngestServer, message
+from ingest_harness import DOMAIN, IngestServer, message
 
 pytestmark = [
     pytest.mark.clients,
