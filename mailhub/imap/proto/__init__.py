@@ -53,7 +53,10 @@ Responses: build :mod:`.responses` objects (``Tagged``, ``Untagged``, ``FetchRes
 of ``bytes`` and :class:`~.values.BodyRef` pieces. For a ``BodyRef`` write nothing yourself
 but stream exactly ``ref.size`` bytes from ``ref.chunks()`` (an async iterator factory), so
 a 50 MB body never sits in memory. ``to_bytes`` is the shortcut when no body is involved,
-``encode_many`` coalesces a batch of untagged responses into few writes.
+``encode_many`` coalesces a batch of untagged responses into few writes. Values already
+rendered to wire bytes (``mailhub.imap.render``'s ENVELOPE / BODYSTRUCTURE) go in as
+``Raw(data)``; mailbox names as ``MailboxName(name)`` so they follow the session's
+mUTF-7 / UTF-8 mode; flags and sequence sets as ``Atom``.
 
 Modules: :mod:`.tokens` (lexer), :mod:`.sequence` (sequence sets, ``$``), :mod:`.utf7`
 (modified UTF-7), :mod:`.names` (mailbox/flag/date grammar and the name safety check),
@@ -74,7 +77,7 @@ from .names import format_date_time, normalize_inbox, validate_mailbox
 from .parser import CommandParser, Event, Limits
 from .responses import encode, encode_many, error_response, to_bytes
 from .sequence import SequenceSet, format_numbers
-from .values import Atom, BodyRef, Literal, MailboxName
+from .values import Atom, BodyRef, Literal, MailboxName, Raw
 
 __all__ = [
     "NEED_DATA",
@@ -95,6 +98,7 @@ __all__ = [
     "MailboxName",
     "NeedContinuation",
     "ParseError",
+    "Raw",
     "ResponseCode",
     "Section",
     "SequenceSet",

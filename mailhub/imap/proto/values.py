@@ -176,3 +176,12 @@ class Builder:
         """Human-readable ``text`` (no CR/LF; 7-bit unless UTF-8 mode)."""
         clean = text.replace("\r", " ").replace("\n", " ")
         self.buf += clean.encode("utf-8" if self.utf8 else "ascii", "replace")
+
+
+class Response:
+    """Base class: ``write`` emits the whole response line(s) including the final CRLF."""
+
+    __slots__ = ()
+
+    def write(self, b: Builder) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
