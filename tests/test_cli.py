@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,23 @@ def test_pop3_since_enabled_records_inbox_uid_next(tmp_path: Path) -> None:
     assert "pop3=keep,seen,since_enabled" in r.stdout
     rec = AccountDirectory(data).lookup("rcpt@example.org")
     assert rec is not None and rec.pop3.enabled_from_uid == 3
+
+
+def test_sigterm_with_a_session_open(mailhub_factory) -> None:  # type: ignore[no-untyped-def]
+    server = mailhub_factory(config={"shutdown_timeout": 3.0})
+    if "pop3" not in server.listening:
+        pytest.skip("POP3 frontend not present")
+    pop = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=20)
+    pop.user(server.user)
+    pop.pass_(server.password)
+    started = time.monotonic()
+    status = server.stop()
+    elapsed = time.monotonic() - started
+    assert status == 0, server.log_tail()
+    assert elapsed < 10, elapsed
+    assert "Traceback" not in server.log
+    # The session is gone: the server closed the connection.
+    with pytest.raises((poplib.error_proto, OSError, EOFError)):
+        pop.noop()
+        pop.noop()
+    pop.close()
