@@ -370,7 +370,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, overrides)
     setup_logging(settings.log)
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Mail and password hashes live here: private to the server's user from the start.
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _first_account(settings)
         ctx = build_context(settings)
     except TlsError as exc:

@@ -217,7 +217,7 @@ class AccountDirectory:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, AccountRecord]]:
         """Exclusive read-modify-write of the file; yields the records to edit in place."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
