@@ -113,12 +113,12 @@ def section_range(root: Part, section: Section) -> tuple[int, int] | None:
         return (0, 0) if p is None else (p.body_start, p.body_end)
     if text == "MIME":
         p = part_by_number(root, list(section.part))
-        return (0, 0) if p is None else (p.header_start, p.body_start)
+        return (0, 0) if p is None else (p.header_start, p.header_fetch_end)
     msg = _message_of(root, section.part)
     if msg is None:
         return (0, 0)
     if text == "HEADER":
-        return (msg.header_start, msg.body_start)
+        return (msg.header_start, msg.header_fetch_end)
     return (msg.body_start, msg.body_end)  # TEXT
 
 

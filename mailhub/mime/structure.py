@@ -52,6 +52,10 @@ class Part:
     children: list[Part] = field(default_factory=list)
     message: Part | None = None
     explicit_type: bool = True
+    header_cut: bool = False  # the header ran into a delimiter line (no blank line)
+    cut_header_end: int = 0  # then: the header's end without the line break before it
+    preamble_end: int = -1  # multipart: where the first delimiter line starts (-1: none)
+    epilogue_start: int = -1  # multipart: just after the close delimiter line (-1: none)
 
     @property
     def header_size(self) -> int:
@@ -60,6 +64,15 @@ class Part:
     @property
     def body_size(self) -> int:
         return self.body_end - self.body_start
+
+    @property
+    def header_fetch_end(self) -> int:
+        """End of the header as BODY[...HEADER] / [...MIME] serve it.
+
+        Normally ``body_start``; when the header ran into a delimiter line, the line break
+        before the delimiter is the delimiter's (RFC 2046 §5.1.1), as Dovecot serves it.
+        """
+        return self.cut_header_end if self.header_cut else self.body_start
 
     @property
     def is_multipart(self) -> bool:
@@ -223,6 +236,8 @@ class _Scanner:
         capped = depth >= MAX_DEPTH or self.count >= MAX_PARTS
         if hit is not None:
             # the header ran into a delimiter: empty body, nothing nested to scan
+            p.header_cut = True
+            p.cut_header_end = self.trim(pos, body_start)
             if ltyp == b"multipart":
                 p.children.append(_empty(body_start))
             elif ltyp == b"message" and lsub == b"rfc822" and not capped:
@@ -253,6 +268,8 @@ class _Scanner:
         level = len(self.stack)
         self.stack.append(boundary)
         hit = self.find_boundary(p.body_start)
+        if hit is not None and hit.level == level:
+            p.preamble_end = hit.line_start
         while hit is not None and hit.level == level and not hit.close:
             if self.count >= MAX_PARTS:
                 break
@@ -263,13 +280,13 @@ class _Scanner:
         if hit is not None and hit.level == level:
             # after the close delimiter (or when the part cap stopped us) the rest up to an
             # outer boundary is epilogue; the close line keeps its own line break
-            floor = hit.after
+            floor = p.epilogue_start = hit.after
             hit = self.find_boundary(hit.after)
         p.body_end = self.n if hit is None else self.trim(floor, hit.line_start)
         if p.children:  # a last child with an empty body owns the CRLF the trim would take
             p.body_end = max(p.body_end, p.children[-1].body_end)
         else:
-            p.children.append(_empty(p.body_end))
+            p.children.append(_empty(p.preamble_end if p.preamble_end >= 0 else p.body_end))
         return hit
 
 

@@ -35,6 +35,12 @@ def check_invariants(data: bytes, root: Part) -> None:
             visit(p.message, p.body_start, p.body_end)
         if p.is_multipart:
             assert p.children, "a multipart always has at least one part"
+        if p.preamble_end >= 0:
+            assert p.body_start <= p.preamble_end <= p.children[0].header_start
+            assert data.startswith(b"--", p.preamble_end)
+        if p.epilogue_start >= 0:
+            assert p.children[-1].body_end <= p.epilogue_start <= p.body_end
+        assert p.header_start <= p.header_fetch_end <= p.body_start
 
     visit(root, 0, n)
 
@@ -77,6 +83,8 @@ def test_offsets_of_alternative() -> None:
     assert data[html.header_start :].startswith(b"Content-Type: text/html")
     assert data[html.body_start : html.body_end].endswith(b"</html>\r\n")
     assert root.body_end == len(data)  # epilogue included in the multipart body
+    assert data[root.body_start : root.preamble_end].startswith(b"This is a multi-part")
+    assert data[root.epilogue_start :] == b"\r\nEpilogue text.\r\n"
 
 
 def test_nested_boundary_prefix_and_missing_close() -> None:
