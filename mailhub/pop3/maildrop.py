@@ -34,7 +34,7 @@ def uidl_of(uid: int, uidvalidity: int) -> str:
     dovecot-uidlist keeps both numbers) shows its clients the very UIDLs Dovecot showed.
     Both numbers are below 2**32, so the value is always 16 characters (RFC 1939 §7 allows 70).
     """
-    return f"{uid:08X}{uidvalidity:08X}"
+    return f"{uid:08x}{uidvalidity:08x}"
 
 
 def select_messages(

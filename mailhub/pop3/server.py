@@ -1,11 +1,12 @@
 """POP3 listeners: asyncio streams glue around :class:`~mailhub.pop3.session.Pop3Session`.
 
 Two listeners on ``settings.host``: ``pop3.port`` (cleartext, offering STLS per RFC 2595) and
-``pop3.tls_port`` (implicit TLS, the 995 role). Both accept plain TCP and, for implicit TLS,
-upgrade at once with ``ctx.tls.server_context()`` asked per connection, so a certificate reload
-applies to the next connection (the same provider IMAP uses). This module owns every socket
-concern: the per-IP limit, TLS, timeouts (pre-login, then idle), output batching for pipelined
-commands (RFC 2449 §6.6), and the rule that a dropped connection changes nothing.
+``pop3.tls_port`` (implicit TLS, the 995 role). Both use ``ctx.tls`` (the provider IMAP uses):
+STLS asks it for the current context per upgrade, and the implicit-TLS listener switches to the
+current context in its SNI callback, so a certificate reload applies to the next connection.
+This module owns every socket concern: the per-IP limit, TLS, timeouts (pre-login, then
+idle), output batching for pipelined commands (RFC 2449 §6.6), and the rule that a dropped
+connection changes nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,27 @@ def _is_loopback(ip: str) -> bool:
     return addr.is_loopback
 
 
+def _listener_context(ctx: ServerContext) -> ssl.SSLContext | None:
+    """The implicit-TLS listener's context, switching each handshake to the current one.
+
+    The listener must do the handshake itself (a client's ClientHello arrives with the
+    connection, before a handler could call ``start_tls``); the SNI callback, which OpenSSL
+    runs for every ClientHello, swaps in ``ctx.tls.server_context()`` so a reloaded
+    certificate applies to the next connection.
+    """
+    first = ctx.tls.server_context()
+    if first is None:
+        return None
+
+    def use_current(sslobj: ssl.SSLObject, name: str | None, current: ssl.SSLContext) -> None:
+        latest = ctx.tls.server_context()
+        if latest is not None and latest is not current:
+            sslobj.context = latest
+
+    first.sni_callback = use_current
+    return first
+
+
 async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
     """Bind the POP3 listeners whose port is not 0 (the TLS one only with a certificate)."""
     settings = ctx.settings
@@ -61,7 +83,15 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
         if not port:
             continue
         handler = partial(_handle, ctx, locks, implicit)
-        server = await asyncio.start_server(handler, settings.host, port, limit=_READ_SIZE)
+        tls = _listener_context(ctx) if implicit else None
+        server = await asyncio.start_server(
+            handler,
+            settings.host,
+            port,
+            limit=_READ_SIZE,
+            ssl=tls,
+            ssl_handshake_timeout=settings.limits.prelogin_timeout if tls else None,
+        )
         bound = server.sockets[0].getsockname()[1] if server.sockets else port
         log.info(
             "POP3%s listening on %s:%d%s",
@@ -131,13 +161,9 @@ async def _serve(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
 ) -> None:
-    """TLS first for the implicit-TLS port (RFC 8314 §3.3 style), then the command loop."""
+    """Mark implicit-TLS connections secure, offer STLS on cleartext ones, run the loop."""
     if implicit_tls:
-        tls = ctx.tls.server_context()
-        if tls is None:
-            return
-        await asyncio.wait_for(writer.start_tls(tls), ctx.settings.limits.prelogin_timeout)
-        session.config.secure = True
+        session.config.secure = True  # the listener already did the handshake
     else:
         session.config.tls_available = ctx.tls.server_context() is not None
     conn = _Connection(ctx, session, reader, writer)
@@ -210,6 +236,12 @@ class _Connection:
                 reply = self.session.line_too_long()
             else:
                 reply = await self.session.handle_line(line)
+            if reply.starttls:
+                # Stop reading before the +OK goes out: the client's ClientHello must reach the
+                # TLS layer, not the plaintext stream buffer (RFC 2595 §4).
+                pause = getattr(self.writer.transport, "pause_reading", None)
+                if pause is not None:  # every TCP transport (asyncio, uvloop) has it
+                    pause()
             await self._send(reply)
             if reply.close:
                 await self._drain()

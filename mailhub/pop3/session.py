@@ -413,7 +413,7 @@ class Pop3Session:
             if isinstance(found, str):
                 return Reply(proto.err(found))
             return Reply(proto.ok(f"{cmd.msg} {uidl_of(found.uid, v)}"))
-        lines = [b"%d %08X%08X" % (n, info.uid, v) for n, info in drop.live()]
+        lines = [b"%d %08x%08x" % (n, info.uid, v) for n, info in drop.live()]
         return Reply(proto.ok("Unique-ID listing follows") + proto.multiline(lines))
 
     async def _retr(self, cmd: proto.Retr) -> Reply:

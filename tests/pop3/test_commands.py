@@ -75,7 +75,7 @@ def test_user_pass_and_stat_list_uidl_retr(pop3env: Pop3Env, bob: str) -> None:
     assert listing == [b"%d %d" % (i + 1, len(crlf(b))) for i, b in enumerate(bodies)]
     assert client.list(2).split() == [b"+OK", b"2", str(len(crlf(bodies[1]))).encode()]
     resp, uidls, _ = client.uidl()
-    expected = [f"{n} {uid:08X}{box.uidvalidity:08X}".encode() for n, uid in enumerate(uids, 1)]
+    expected = [f"{n} {uid:08x}{box.uidvalidity:08x}".encode() for n, uid in enumerate(uids, 1)]
     assert uidls == expected
     assert client.uidl(3).split()[1:] == expected[2].split()
     resp, lines, _octets = client.retr(1)
