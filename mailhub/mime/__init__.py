@@ -1,1 +1,27 @@
-"""MIME structure, sections and text: protocol-neutral message parsing for IMAP and SEARCH."""
+"""MIME structure, sections and text: protocol-neutral message parsing for IMAP and SEARCH.
+
+How the IMAP layer uses it (all functions are pure; message bytes are the store's CRLF form)::
+
+    from mailhub.mime.structure import parse
+    from mailhub.mime import sections as S, text as T
+    from mailhub.imap.render import envelope, body, bodystructure
+    from mailhub.imap.render.cache import structure_values
+
+    root = parse(data)                       # never raises; a tree of Part with offsets
+    envelope(root.fields)                    # b'("date" "subject" ...)' wire bytes
+    bodystructure(root) / body(root)         # wire bytes, with / without extension data
+    await structure_values(mailbox, uid, source.read)   # the three, cached in the index
+
+    sec = S.parse_section(b"1.2.HEADER.FIELDS (From)")  # or build S.Section(part, text, fields)
+    S.extract(data, root, sec)               # BODY[sec] bytes; S.partial(value, origin, length)
+    S.section_range(root, sec)               # (start, end) to stream with read_range, or None
+    S.binary(data, root, sec.part)           # BINARY[part]; raises SectionError(UNKNOWN_CTE)
+    S.binary_size(data, root, sec.part)      # BINARY.SIZE[part]
+    S.binary_literal8(root, sec.part, value) # send as ~{n} (Dovecot's choice) or {n}
+
+    T.header_matches(root.fields, "subject", needle)     # SEARCH HEADER/SUBJECT/FROM/...
+    T.body_matches(data, root, needle) / T.text_matches(data, root, needle)
+    T.sent_date(root.fields)                 # SENTBEFORE/SENTON/SENTSINCE (date or None)
+    T.sort_date / sort_subject / sort_mailbox / display_name   # SORT keys (RFC 5256, 5957)
+    T.base_subject_info / message_id_of / references_of        # THREAD (RFC 5256)
+"""

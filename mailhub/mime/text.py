@@ -238,3 +238,33 @@ def display_name(fields: list[tuple[bytes, bytes]], name: str) -> str:
         if decoded:
             return decoded.casefold()
     return decode_bytes(a.addr_spec).casefold()
+
+
+def sort_subject(fields: list[tuple[bytes, bytes]]) -> str:
+    """SORT SUBJECT key (RFC 5256 §3): the base subject, casefolded."""
+    return base_subject(subject_of(fields)).casefold()
+
+
+_MSGID = re.compile(rb"<([^<>\s]+)>")
+
+
+def message_ids(value: bytes | None) -> list[str]:
+    """The ``<msg-id>`` tokens of a header value, without brackets, in order."""
+    if not value:
+        return []
+    return [m.group(1).decode("utf-8", "replace") for m in _MSGID.finditer(value)]
+
+
+def message_id_of(fields: list[tuple[bytes, bytes]]) -> str | None:
+    """The message's own Message-ID (first valid one), for THREAD=REFERENCES (RFC 5256 §4)."""
+    ids = message_ids(H.first_value(fields, b"message-id"))
+    return ids[0] if ids else None
+
+
+def references_of(fields: list[tuple[bytes, bytes]]) -> list[str]:
+    """The parent chain for THREAD=REFERENCES (RFC 5256 §4 step 1A): the References ids,
+    or failing those the first valid id of In-Reply-To."""
+    refs = message_ids(H.first_value(fields, b"references"))
+    if refs:
+        return refs
+    return message_ids(H.first_value(fields, b"in-reply-to"))[:1]

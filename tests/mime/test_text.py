@@ -135,3 +135,18 @@ def test_hostile_charsets_fall_back(charset: bytes) -> None:
     data = b'Content-Type: text/plain; charset="' + charset + b'"\r\n\r\nhello\r\n'
     assert body_matches(data, parse(data), "HELLO")
     assert decode_header(b"=?" + charset + b"?q?hi?=") in ("hi", "=??q?hi?=")
+
+
+def test_thread_helpers() -> None:
+    from mailhub.mime.text import message_id_of, references_of, sort_subject
+
+    root = parse(
+        b"Message-ID: junk <a@b>\r\nReferences: <r1@x>\r\n <r2@x> bad\r\n"
+        b"In-Reply-To: <p@x>\r\nSubject: Re: [l] Hello World\r\n\r\n"
+    )
+    assert message_id_of(root.fields) == "a@b"
+    assert references_of(root.fields) == ["r1@x", "r2@x"]
+    assert sort_subject(root.fields) == "hello world"
+    only_irt = parse(b"In-Reply-To: <p@x> <q@x>\r\n\r\n")
+    assert references_of(only_irt.fields) == ["p@x"]
+    assert message_id_of(only_irt.fields) is None
