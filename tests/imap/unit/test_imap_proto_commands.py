@@ -538,3 +538,77 @@ def test_unknown_and_malformed_commands() -> None:
     assert err.status == "BAD"
     assert error(b"a UID\r\n").status == "BAD"
     assert error(b"a UID LOGIN x y\r\n").status == "BAD"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'a LOGIN "unterminated',
+        b'a LOGIN "bad\\escape" x',
+        b"a LOGIN joe",
+        b"a LOGIN {3}\r\nab",
+        b"a SELECT",
+        b"a SELECT (x)",
+        b'a ID (NIL "x")',
+        b"a CREATE x (FOO (\\Sent))",
+        b'a LIST "" * RETURN (BOGUS)',
+        b'a LIST "" * RETURNS ()',
+        b"a APPEND INBOX (\\Seen) x",
+        b"a APPEND INBOX ~{1+}\r\nx)",
+        b"a SEARCH SINCE 1-Foo-2020",
+        b"a SEARCH SINCE 1-Jan-20",
+        b"a SEARCH SINCE x-Jan-2020",
+        b"a SEARCH LARGER 99999999999999999999999",
+        b"a SEARCH LARGER x",
+        b"a SEARCH UID x",
+        b'a SEARCH MODSEQ "/flags/x" bogus 5',
+        b"a SEARCH YOUNGER 0",
+        b"a SEARCH KEYWORD",
+        b"a FETCH 1 (FLAGS",
+        b"a FETCH 1 FLAGS (CHANGEDSINCE x)",
+        b"a FETCH 1 FLAGS (FOO)",
+        b"a FETCH 1:2:3 FLAGS",
+        b"a STORE 1 FLAGS",
+        b"a COPY 1",
+        b"a SETQUOTA x (STORAGE)",
+        b"a COMPRESS",
+        b"a AUTHENTICATE",
+        b"a AUTHENTICATE PLAIN !!!",
+        b"a THREAD REFERENCES",
+        b"a SORT (DATE)",
+        b"a SORT (REVERSE) UTF-8 ALL",
+        b"a GETQUOTA",
+        b"a RENAME a",
+        b"a STATUS INBOX ()",
+        b"a ENABLE (x)",
+    ],
+)
+def test_syntax_errors_are_tagged_bad(line: bytes) -> None:
+    err = error(line + b"\r\n")
+    assert (err.tag, err.status) == ("a", "BAD"), err
+    assert err.text and "\n" not in err.text
+
+
+@pytest.mark.parametrize(
+    ("line", "utf8"),
+    [
+        (b'a CREATE ""', False),
+        (b"a CREATE " + b"x" * 1100, False),
+        (b"a CREATE " + b"/".join([b"y" * 256]), False),
+        (b'a CREATE "tab\there"', False),
+        (b'a CREATE "a\x7fb"', False),
+        (b'a CREATE "a\xc2\x85b"', True),
+        (b'a CREATE "&AAk-"', False),  # a TAB hidden in modified UTF-7
+        (b"a CREATE &AGE-", False),  # non-canonical mUTF-7
+        (b"a CREATE ./x", False),
+    ],
+)
+def test_more_names_refused(line: bytes, utf8: bool) -> None:
+    err = error(line + b"\r\n", utf8=utf8)
+    assert (err.status, err.code) == ("NO", "CANNOT"), err
+
+
+def test_list_patterns_keep_what_cannot_be_decoded() -> None:
+    # a pattern is not a name: an undecodable one is kept literally (it simply matches nothing)
+    assert parse(b'a LIST "" "Q&A*"\r\n') == c.List("a", "", ("Q&A*",))
+    assert parse(b'a LIST "" "Entw\xc3\xbcrfe*"\r\n', utf8=True) == c.List("a", "", ("Entwürfe*",))
