@@ -163,10 +163,11 @@ class MaildirAccount:
         if layout.is_child(new, old):
             raise MailError(MailErrorKind.NOTPOSSIBLE, "cannot rename a folder into itself")
         async with self._tree_lock:
-            if not (layout.folder_dir(self.root, old) / "cur").is_dir():
-                raise MailError(MailErrorKind.NOTFOUND, f"mailbox {old!r} does not exist")
             names = await asyncio.to_thread(self._folder_names)
+            # A Maildir++ parent may exist only through its children: rename those then.
             moving = [n for n in names if n == old or layout.is_child(n, old)]
+            if not moving:
+                raise MailError(MailErrorKind.NOTFOUND, f"mailbox {old!r} does not exist")
             for name in moving:
                 target = new + name[len(old) :]
                 mailbox = self._open.pop(name, None)

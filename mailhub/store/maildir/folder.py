@@ -29,7 +29,7 @@ from mailhub.store.changes import (
     UidValidityChanged,
 )
 from mailhub.store.maildir import _fs, filename, uidlist
-from mailhub.store.maildir.index import IndexDB, Row
+from mailhub.store.maildir.index import ROW_COLUMNS, IndexDB, Row
 from mailhub.store.maildir.keywords import KeywordTable
 from mailhub.store.model import ChangesSince, MailboxStatus, MessageInfo, Snapshot
 
@@ -296,6 +296,11 @@ class FolderCore:
                 if os.path.lexists(self.path / rel):
                     files[base] = rel
                     break
+            else:
+                if uid is not None:  # renamed again since the event: ask the index and disk
+                    current = self._current_name(self._entries[uid])
+                    if current is not None:
+                        files[base] = current
         return self._reconcile(files, scope=bases)
 
     def _reconcile(self, files: dict[str, str], scope: set[str] | None) -> list[Change]:
@@ -347,6 +352,43 @@ class FolderCore:
         self.db.set_meta(uid_next=self.uid_next, highest_modseq=modseq)
         return _changes(self.mailbox, added, changed_infos, gone, modseq)
 
+    def _current_name(self, entry: Entry) -> str | None:
+        """Where ``entry``'s file is now, after another process or program renamed it."""
+        assert self.db is not None
+        candidates = [self.db.name_of(entry.info.uid), f"new/{entry.base}"]
+        for rel in candidates:
+            if rel is not None and os.path.lexists(self.path / rel):
+                return rel
+        prefix = entry.base + ":"
+        for name in _fs.listdir(self.path / "cur"):
+            if name.startswith(prefix) or name == entry.base:
+                return f"cur/{name}"
+        return None
+
+    def _rename(self, entry: Entry, rel: str) -> bool:
+        """Rename ``entry``'s file to ``rel``, following outside renames; False if it is gone."""
+        for _ in range(2):
+            try:
+                os.rename(self.path / entry.name, self.path / rel)
+            except FileNotFoundError:
+                current = self._current_name(entry)
+                if current is None:
+                    self.needs_full_scan = True
+                    return False
+                entry.name = current
+                continue
+            entry.name = rel
+            return True
+        return False
+
+    def _unlink(self, entry: Entry) -> None:
+        try:
+            os.unlink(self.path / entry.name)
+        except FileNotFoundError:
+            current = self._current_name(entry)
+            if current is not None:
+                os.unlink(self.path / current)
+
     def _move_to_cur(self, base: str, rel: str) -> str:
         """Maildir readers move ``new/`` files to ``cur/``; keeps ``new/`` small."""
         target = "cur/" + filename.build(base, "")
@@ -381,6 +423,12 @@ class FolderCore:
 
         rows: list[Row] = []
         for base, rel in sorted(fresh, key=order):
+            known = self.db.conn.execute(
+                f"SELECT {ROW_COLUMNS} FROM messages WHERE base = ?", (base,)
+            ).fetchone()
+            if known is not None:  # indexed by another process under a name we missed
+                self._remember(known)
+                continue
             parsed = filename.parse(rel.split("/", 1)[1])
             uid = None
             if dovecot is not None and base in dovecot.uids and dovecot.uids[base] not in used:
@@ -467,13 +515,8 @@ class FolderCore:
                         new_flags, self.keywords.keyword_to_letter
                     )
                     rel = "cur/" + filename.build(entry.base, letters)
-                    if rel != entry.name:
-                        try:
-                            os.rename(self.path / entry.name, self.path / rel)
-                        except FileNotFoundError:
-                            self.needs_full_scan = True  # renamed or removed by someone else
-                            continue
-                        entry.name = rel
+                    if rel != entry.name and not self._rename(entry, rel):
+                        continue  # the file is gone: the next sync reports the expunge
                     info = entry.info
                     entry.info = MessageInfo(uid, new_flags, info.size, info.internal_date, modseq)
                     updates.append((rel, _flagtext(new_flags), modseq, uid))

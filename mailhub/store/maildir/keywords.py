@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mailhub.store.flags import MAILDIR_LETTERS
 from mailhub.store.maildir import _fs
 
 FILE_NAME = "dovecot-keywords"
@@ -46,7 +47,13 @@ class KeywordTable:
     def ensure(self, keywords: frozenset[str]) -> None:
         """Give letters to keywords that have none yet (while letters last)."""
         self.reload()
-        missing = [k for k in sorted(keywords) if k not in self.keyword_to_letter]
+        missing = [
+            k
+            for k in sorted(keywords)
+            if k not in self.keyword_to_letter
+            and not k.startswith("\\")
+            and k not in MAILDIR_LETTERS
+        ]
         if not missing:
             return
         changed = False
