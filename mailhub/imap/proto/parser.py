@@ -36,7 +36,7 @@ from .events import (
     ParseError,
     Sentinel,
 )
-from .grammar import parse_command
+from .grammar import PARSERS, parse_command
 from .names import NameOptions
 from .tokens import TAG_CHARS, BadSyntax, Refused
 
@@ -270,6 +270,10 @@ class CommandParser:
 
     def _on_literal(self, line: bytes, size: int, nonsync: bool, binary: bool) -> Event | None:
         lim = self.limits
+        if self._cmd_tag == "*" or self._cmd_name not in PARSERS:
+            # Do not ask a client for literal data of a command we cannot run anyway.
+            text = "Invalid tag" if self._cmd_tag == "*" else "Unknown command"
+            return self._reject_literal(size, nonsync, "BAD", None, text)
         is_append = self._cmd_name == "APPEND"
         if nonsync and lim.max_nonsync_literal is not None and size > lim.max_nonsync_literal:
             return self._reject_literal(
@@ -299,7 +303,7 @@ class CommandParser:
         return NeedContinuation(size, self._cmd_tag, self._cmd_name, binary)
 
     def _reject_literal(
-        self, size: int, nonsync: bool, status: Literal["BAD", "NO"], code: str, text: str
+        self, size: int, nonsync: bool, status: Literal["BAD", "NO"], code: str | None, text: str
     ) -> ParseError:
         err = ParseError(self._cmd_tag, status, code, text, command=self._cmd_name or None)
         self._reset_command()

@@ -273,3 +273,14 @@ def test_literal_count_overflow_is_not_a_literal() -> None:
     evs = events(b"a1 LOGIN {123456789012345678901234}\r\na2 NOOP\r\n")
     assert isinstance(evs[0], ParseError) and evs[0].status == "BAD"
     assert evs[1] == c.Noop("a2")
+
+
+def test_no_continuation_for_unknown_commands_or_tags() -> None:
+    evs = events(
+        b"a1 FROB {5}\r\n+bad LOGIN {5}\r\na2 NOOP {3+}\r\nabc\r\na3 XYZZY {3+}\r\nabc\r\na4 NOOP\r\n"  # noqa: E501
+    )
+    assert evs[0] == ParseError("a1", "BAD", None, "Unknown command", command="FROB")
+    assert evs[1] == ParseError("*", "BAD", None, "Invalid tag", command="LOGIN")
+    assert isinstance(evs[2], ParseError) and evs[2].tag == "a2"  # NOOP takes no arguments
+    assert evs[3] == ParseError("a3", "BAD", None, "Unknown command", command="XYZZY")
+    assert evs[4:] == [c.Noop("a4")]
