@@ -39,6 +39,7 @@ EX_DATAERR = 65
 EX_NOUSER = 67
 EX_SOFTWARE = 70
 EX_CANTCREAT = 73
+EX_IOERR = 74
 EX_TEMPFAIL = 75
 EX_NOPERM = 77
 EX_CONFIG = 78
@@ -413,5 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailError as exc:
         print(f"mailhub: {exc.message}", file=sys.stderr)
         return _MAIL_ERROR_STATUS.get(exc.kind, EX_SOFTWARE)
+    except OSError as exc:  # e.g. a data directory the user may not write
+        print(f"mailhub: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return EX_IOERR
     except KeyboardInterrupt:
         return 130
