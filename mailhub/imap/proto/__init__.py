@@ -44,8 +44,9 @@ APPENDLIMIT gives ``NO [TOOBIG]`` (do not send ``+``: the client will not send t
 non-synchronising one is read and discarded); any other over-large literal gives
 ``BAD [TOOBIG]``. ``Limits.max_nonsync_literal = 4096`` gives LITERAL- semantics. Mailbox
 names that could escape the Maildir are refused as ``ParseError(tag, "NO", "CANNOT", ...)``.
-The connection survives all of these; ``ParseError.fatal`` is for the cases where it cannot.
-Count BAD errors in the session to send BYE after too many.
+The connection survives all of these, except that a rejected non-synchronising literal
+larger than ``Limits.max_discard`` sets ``ParseError.fatal``: answer, send BYE and close
+instead of reading gigabytes. Count BAD errors in the session to send BYE after too many.
 
 Responses: build :mod:`.responses` objects (``Tagged``, ``Untagged``, ``FetchResponse``,
 ``ESearchResponse``, ``ListResponse``, ``VanishedResponse``, ...) with

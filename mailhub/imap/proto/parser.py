@@ -61,6 +61,9 @@ class Limits:
     may carry at most ``max_append_total`` literal bytes (MULTIAPPEND), by default the
     APPENDLIMIT. ``max_nonsync_literal`` = 4096 gives LITERAL- semantics (RFC 7888 §5);
     None accepts any non-synchronising literal within the other limits (LITERAL+).
+    A rejected non-synchronising literal is read and discarded (the client sends it without
+    waiting) unless it is larger than ``max_discard``: then the error is ``fatal`` and the
+    driver should send BYE and close rather than read that much.
     """
 
     max_line_length: int = 65536
@@ -69,6 +72,7 @@ class Limits:
     max_command_size: int = 1024 * 1024
     max_nonsync_literal: int | None = None
     max_append_total: int | None = None
+    max_discard: int = 1 << 30
 
 
 Mode = Literal["line", "literal", "skip", "skip_literal", "paused", "idle", "auth"]
@@ -305,7 +309,8 @@ class CommandParser:
     def _reject_literal(
         self, size: int, nonsync: bool, status: Literal["BAD", "NO"], code: str | None, text: str
     ) -> ParseError:
-        err = ParseError(self._cmd_tag, status, code, text, command=self._cmd_name or None)
+        fatal = nonsync and size > self.limits.max_discard
+        err = ParseError(self._cmd_tag, status, code, text, fatal, self._cmd_name or None)
         self._reset_command()
         if nonsync:
             self._remaining = size

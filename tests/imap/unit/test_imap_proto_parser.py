@@ -284,3 +284,11 @@ def test_no_continuation_for_unknown_commands_or_tags() -> None:
     assert isinstance(evs[2], ParseError) and evs[2].tag == "a2"  # NOOP takes no arguments
     assert evs[3] == ParseError("a3", "BAD", None, "Unknown command", command="XYZZY")
     assert evs[4:] == [c.Noop("a4")]
+
+
+def test_absurd_nonsync_literal_is_fatal() -> None:
+    lim = Limits(max_literal_size=2000, max_discard=10_000)
+    evs = events(b"a1 APPEND INBOX {9000+}\r\n", limits=lim)
+    assert evs == [ParseError("a1", "NO", "TOOBIG", "Message too large", False, "APPEND")]
+    evs = events(b"a1 APPEND INBOX {18446744073709551615+}\r\n", limits=lim)
+    assert evs == [ParseError("a1", "NO", "TOOBIG", "Message too large", True, "APPEND")]
