@@ -331,6 +331,11 @@ class DeliveryAgent:
             rcpt = await self.resolve(address)
         except MailError as exc:
             return RecipientResult(address, False, exc, None, None)
+        except Exception as exc:  # e.g. the Maildir unreadable while looking up a folder
+            log.exception("resolving %s failed", _clean(address))
+            return RecipientResult(
+                address, False, MailError(MailErrorKind.TEMP, _temp_reason(exc)), None, None
+            )
         target = folder or rcpt.folder
         try:
             message = self.trace_headers(data, mail_from, rcpt.address, received) + data

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope
 
+from mailhub.errors import MailError, MailErrorKind
 from mailhub.ingest.delivery import RecipientResult, reply_for
 from mailhub.ingest.handler import IngestEnvelope, IngestHandler
 
@@ -145,7 +146,12 @@ class IngestProtocol(SMTP):
                 task.add_done_callback(tracker.discard)
         # shield: if the client disconnects now, the store write still completes (the MTA
         # will retry and may duplicate, but nothing is half-written or lost).
-        results = await asyncio.shield(task)
+        try:
+            results = await asyncio.shield(task)
+        except Exception:  # a bug below: still one (temporary) reply per recipient
+            log.exception("delivery of %s failed", envelope.queue_id)
+            failure = MailError(MailErrorKind.TEMP, "internal error")
+            results = [RecipientResult(r, False, failure, None, None) for r in rcpts]
         self.envelope = self._create_envelope()  # aiosmtpd's post-DATA reset
         await self._reply_data(results, envelope)
 
