@@ -57,3 +57,15 @@ def test_unix_socket_and_new_account(mailhub_factory: Callable[..., Any], tmp_pa
         assert lmtp.sendmail("s@remote.test", [newbie], MSG) == {}
     assert len(_pop3_messages(server, server.user, server.password)) == 1
     assert len(_pop3_messages(server, newbie, "Newbie-pass-1")) == 1
+
+
+def test_smtp_starttls_under_serve(mailhub_server: Any) -> None:
+    """STARTTLS through aiosmtpd's SSLProtocol swap, in the event loop ``serve`` runs (uvloop)."""
+    with smtplib.SMTP("127.0.0.1", mailhub_server.ports["smtp"], timeout=30) as smtp:
+        smtp.ehlo("c.test")
+        assert smtp.has_extn("starttls")
+        smtp.starttls(context=mailhub_server.ssl_context())
+        smtp.ehlo("c.test")
+        assert smtp.sendmail("s@remote.test", [mailhub_server.user], MSG) == {}
+    [stored] = _pop3_messages(mailhub_server, mailhub_server.user, mailhub_server.password)
+    assert b"with ESMTPS id" in stored
