@@ -360,6 +360,7 @@ def _first_account(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from mailhub.app import build_context, serve
+    from mailhub.auth.directory import AccountsFileError
     from mailhub.log import setup_logging
     from mailhub.net.tls import TlsError
 
@@ -375,8 +376,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _first_account(settings)
         ctx = build_context(settings)
+        ctx.directory.reload()  # a damaged accounts file is reported now, not at first login
     except TlsError as exc:
         raise CliError(f"TLS: {exc}", EX_CONFIG) from None
+    except AccountsFileError as exc:
+        raise CliError(str(exc), EX_CONFIG) from None
     except OSError as exc:
         raise CliError(
             f"cannot use data directory {settings.data_dir}: {exc}", EX_CANTCREAT

@@ -365,3 +365,13 @@ def test_sigterm_with_a_session_open(mailhub_factory) -> None:  # type: ignore[n
         pop.noop()
         pop.noop()
     pop.close()
+
+
+def test_serve_refuses_a_damaged_accounts_file(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "accounts.json").write_text('{"version": 1, "accounts": [{"address": 5}]}')
+    r = run_cli("serve", "--data-dir", str(data), "--imap-port", "0", "--imaps-port", "0",
+                "--pop3-port", "0", "--pop3s-port", "0", "--lmtp-port", "0", "--smtp-port", "0")
+    assert r.returncode == 78
+    assert "accounts.json: account #1" in r.stderr and "Traceback" not in r.stderr
