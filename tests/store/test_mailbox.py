@@ -24,7 +24,7 @@ from tests.store.conftest import ADDRESS, message
 
 async def test_new_account_has_special_use_folders(account: MaildirAccount) -> None:
     boxes = {b.name: b for b in await account.list_mailboxes()}
-    assert list(boxes)[0] == "INBOX"
+    assert next(iter(boxes)) == "INBOX"
     for name, role in [
         ("Drafts", SpecialUse.DRAFTS),
         ("Sent", SpecialUse.SENT),

@@ -110,8 +110,12 @@ def test_two_processes_stay_consistent(
             note_new(folder, uids)
         elif kind == "store":
             who.call(
-                op="store", account=address, folder=folder, uids=_pick(current, op[3]),
-                how=op[4], flags=sorted(op[5]),
+                op="store",
+                account=address,
+                folder=folder,
+                uids=_pick(current, op[3]),
+                how=op[4],
+                flags=sorted(op[5]),
             )
         elif kind == "expunge":
             who.call(op="expunge", account=address, folder=folder, uids=_pick(current, op[3]))

@@ -41,6 +41,10 @@ def run(maildir: Path, lines: list[bytes], timeout: float = 60.0) -> bytes:
         # Dovecot refuses to touch mail as root: give the Maildir to its own user.
         maildir.mkdir(parents=True, exist_ok=True)
         subprocess.run(["chown", "-R", "dovecot:dovecot", str(maildir)], check=True)
+        for parent in maildir.parents:  # pytest's temp dirs are 0700: let Dovecot through
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                parent.chmod(mode | 0o001)
         conf = run_dir / "dovecot.conf"
         conf.write_text(_CONFIG.format(run=run_dir, maildir=maildir))
         script = b"".join(line + b"\r\n" for line in lines) + b"zz LOGOUT\r\n"
@@ -73,7 +77,8 @@ def uids_and_flags(output: bytes) -> dict[int, frozenset[str]]:
         uid = re.search(r"UID (\d+)", body)
         flags = re.search(r"FLAGS \(([^)]*)\)", body)
         if uid and flags:
-            found[int(uid.group(1))] = frozenset(f for f in flags.group(1).split() if f != "\\Recent")
+            names = flags.group(1).split()
+            found[int(uid.group(1))] = frozenset(f for f in names if f != "\\Recent")
     return found
 
 
