@@ -33,8 +33,8 @@ from mailhub.pop3.session import (
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 65536
-# Flush the transport once this much output is queued (keeps memory bounded on RETR-all).
-_HIGH_WATER = 1 << 20
+# Hand output to the transport once this much is queued (bounds memory on a big RETR).
+_FLUSH_AT = 256 * 1024
 
 
 def _is_loopback(ip: str) -> bool:
@@ -189,6 +189,10 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.lines = proto.LineBuffer(ctx.settings.limits.max_line_length)
+        # Output waiting to be written: replies to pipelined commands go out together, one
+        # write call (often one segment) for many small replies or several small messages.
+        self._out: list[bytes] = []
+        self._pending = 0
 
     def _timeout(self) -> float:
         limits = self.ctx.settings.limits
@@ -204,16 +208,27 @@ class _Connection:
         await self.ctx.shutting_down.wait()
         self.reader.feed_eof()
 
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        self._pending += len(data)
+
+    async def _flush(self) -> None:
+        """Hand queued output to the transport and wait while the client is slow to read."""
+        if self._out:
+            self.writer.writelines(self._out)
+            self._out = []
+            self._pending = 0
+        await self._drain()
+
     async def _goodbye(self) -> None:
         # Shutdown ends the session without UPDATE: nothing marked is deleted (RFC 1939 §6).
-        self.writer.write(proto.err("Server shutting down, nothing was changed",
-                                    proto.CODE_SYS_TEMP))
-        await self._drain()
+        self._queue(proto.err("Server shutting down, nothing was changed", proto.CODE_SYS_TEMP))
+        await self._flush()
 
     async def run(self) -> None:
         host = self.ctx.settings.hostname
-        self.writer.write(proto.ok(f"{host} mailhub POP3 ready"))
-        await self._drain()
+        self._queue(proto.ok(f"{host} mailhub POP3 ready"))
+        await self._flush()
         while True:
             if self.ctx.shutting_down.is_set():
                 await self._goodbye()
@@ -221,12 +236,12 @@ class _Connection:
             line = self.lines.next_line()
             if line is None:
                 # Nothing left to answer: send what is queued before waiting for more input.
-                await self._drain()
+                await self._flush()
                 try:
                     data = await asyncio.wait_for(self.reader.read(_READ_SIZE), self._timeout())
                 except TimeoutError:
-                    self.writer.write(proto.err("Disconnected for inactivity"))
-                    await self._drain()
+                    self._queue(proto.err("Disconnected for inactivity"))
+                    await self._flush()
                     return
                 if not data:
                     return  # dropped connection: nothing is applied (RFC 1939 §6)
@@ -244,10 +259,10 @@ class _Connection:
                     pause()
             await self._send(reply)
             if reply.close:
-                await self._drain()
+                await self._flush()
                 return
             if reply.starttls:
-                await self._drain()
+                await self._flush()
                 self.lines.clear()  # nothing pipelined before the handshake counts after it
                 tls = self.ctx.tls.server_context()
                 if tls is None:
@@ -258,12 +273,10 @@ class _Connection:
                 self.session.tls_started()
 
     async def _send(self, reply: Reply) -> None:
-        writer = self.writer
-        writer.write(reply.head)
+        self._queue(reply.head)
         if reply.body is None:
             return
-        transport = writer.transport
         async for chunk in reply.body:
-            writer.write(chunk)
-            if transport.get_write_buffer_size() > _HIGH_WATER:
-                await self._drain()
+            self._queue(chunk)
+            if self._pending >= _FLUSH_AT:
+                await self._flush()

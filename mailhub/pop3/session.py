@@ -499,7 +499,8 @@ async def _stream(source: MessageSource, top: proto.TopFilter | None) -> AsyncIt
         data = await source.read()
         if top is not None:
             data = top.feed(data)
-        yield stuffer.feed(data) + stuffer.finish()
+        yield stuffer.feed(data)
+        yield stuffer.finish()
         return
     async for chunk in source.chunks(_STREAM_CHUNK):
         if top is not None:

@@ -115,7 +115,9 @@ def test_policy_set_by_cli_applies_without_restart(
         assert len(moved.messages) == 1 and SEEN in moved.messages[0].flags
 
 
-def _fetchmail(server: MailhubServer, home: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def _fetchmail(
+    server: MailhubServer, home: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
     out = home / "out"
     out.mkdir(exist_ok=True)
     rc = home / "fetchmailrc"
