@@ -68,7 +68,10 @@ def build_maildir(path: Path, count: int) -> int:
     rng = random.Random(1939)
     for sub in ("cur", "new", "tmp"):
         (path / sub).mkdir(parents=True, exist_ok=True)
-    words = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua"]
+    words = [
+        "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed",
+        "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna",
+    ]
     total = 0
     base = 1_700_000_000
     for i in range(count):
