@@ -198,26 +198,26 @@ class _Scanner:
         return e
 
     def header_end(self, pos: int) -> tuple[int, _Hit | None]:
-        """Where the header starting at ``pos`` ends (= body start), and a boundary hit inside."""
+        """Where the header starting at ``pos`` ends (= body start), and a boundary hit inside.
+
+        The blank-line search is bounded by the next delimiter line, so parts whose headers
+        have no blank line cost O(distance to that delimiter), never a scan to the end of
+        the message each (which made a 5 MB message of such parts take minutes).
+        """
         data = self.data
-        if data.startswith(b"\r\n", pos):
-            end = pos + 2
-        elif data.startswith(b"\n", pos):
-            end = pos + 1
-        else:
-            a = data.find(b"\n\r\n", pos)
-            b = data.find(b"\n\n", pos)
-            if a < 0 and b < 0:
-                end = self.n
-            elif b < 0 or (0 <= a < b):
-                end = a + 3
-            else:
-                end = b + 2
-        if self.stack:
-            hit = self.find_boundary(pos, end)
-            if hit is not None:
-                return hit.line_start, hit
-        return end, None
+        hit = self.find_boundary(pos)
+        limit = self.n if hit is None else hit.line_start
+        if data.startswith(b"\r\n", pos) and pos + 2 <= limit:
+            return pos + 2, None
+        if data.startswith(b"\n", pos) and pos + 1 <= limit:
+            return pos + 1, None
+        a = data.find(b"\n\r\n", pos, limit)
+        b = data.find(b"\n\n", pos, limit)
+        if a >= 0 and (b < 0 or a < b):
+            return a + 3, None
+        if b >= 0:
+            return b + 2, None
+        return limit, hit
 
     def part(self, pos: int, depth: int, default_digest: bool) -> tuple[Part, _Hit | None]:
         self.count += 1

@@ -225,3 +225,17 @@ def test_parse_never_raises_on_mime_like_input(data: bytes) -> None:
     check_renders(data, root)
     for num, part in part_numbers(root):
         assert part_by_number(root, list(num)) is part
+
+
+def test_headers_without_blank_lines_stay_linear() -> None:
+    """Regression: each part's blank-line search used to scan to the end of the message."""
+    data = (
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+        + b"--B\r\nX: y\r\n" * 9000
+        + b"Z" * 2_000_000
+    )
+    t = time.perf_counter()
+    root = parse(data)
+    assert time.perf_counter() - t < 5.0
+    assert len(root.children) == 9000
+    check_invariants(data, root)
