@@ -3,7 +3,7 @@
 ``make_server``/``server`` run the ingest listeners in-process (``build_context`` + each
 frontend's ``start``, as ``serve`` does) on a background loop, because several tests need the
 store itself: change-bus subscriptions, store-API readers, folder set-up. Tests of the shipped
-``mailhub serve`` process use the shared ``mailhub_server`` fixture (``test_serve.py``).
+``mailhub serve`` process use the shared ``mailhub_server`` fixture (``test_ingest_serve.py``).
 """
 
 from __future__ import annotations
