@@ -167,10 +167,11 @@ def _angle(p: _P, name: bytes | None) -> Address:
     """Parse ``< [route:] local@domain >``; the ``<`` is at ``p.pos``."""
     p.pos += 1
     route: bytes | None = None
-    if p.peek() == 0x40:  # obs-route "@a,@b:"
+    if p.peek() == 0x40:  # obs-route "@a,@b:" (searched in a bounded window: no O(n^2))
         start = p.pos
-        colon = p.d.find(b":", start)
-        gt = p.d.find(b">", start)
+        window = min(p.n, start + 1024)
+        colon = p.d.find(b":", start, window)
+        gt = p.d.find(b">", start, window)
         if colon >= 0 and (gt < 0 or colon < gt):
             route = p.d[start:colon].strip()
             p.pos = colon + 1

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from mailhub.mime import headers as H
 from mailhub.mime.address import Address, parse_addresses
 from mailhub.mime.sections import decode_body
-from mailhub.mime.structure import Part
+from mailhub.mime.structure import Part, parse
 
 _EW = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
 _EW_GAP = re.compile(rb"(\?=)[ \t\r\n]+(=\?)")
@@ -162,18 +162,34 @@ def sort_date(fields: list[tuple[bytes, bytes]]) -> dt.datetime | None:
     return None if d is None else d.astimezone(dt.UTC)
 
 
-_TRAILER = re.compile(r"(?:\s|\(fwd\))+$", re.IGNORECASE)
 _BLOB = r"\[[^\[\]]*\]\s*"
 _REFWD = re.compile(r"^(?:" + _BLOB + r")*(?:re|fwd?)\s*(?:" + _BLOB + r")?:", re.IGNORECASE)
 _BLOB_RE = re.compile(r"^" + _BLOB)
 
 
+MAX_SUBJECT = 4096
+
+
+def _strip_trailer(s: str) -> str:
+    """RFC 5256 §2.1 step 2: drop trailing blanks and "(fwd)" markers (linear time)."""
+    while True:
+        s = s.rstrip()
+        if s[-5:].lower() == "(fwd)":
+            s = s[:-5]
+            continue
+        return s
+
+
 def base_subject_info(subject: str) -> tuple[str, bool]:
-    """RFC 5256 §2.1 base subject and whether it was a reply/forward (for THREAD)."""
-    s = _WS.sub(" ", subject)
+    """RFC 5256 §2.1 base subject and whether it was a reply/forward (for THREAD).
+
+    Only the first :data:`MAX_SUBJECT` characters are considered, so a hostile subject of
+    many thousand ``[blob]``s cannot make sorting quadratic.
+    """
+    s = _WS.sub(" ", subject[:MAX_SUBJECT])
     is_reply = False
     while True:
-        s = _TRAILER.sub("", s)  # (2)
+        s = _strip_trailer(s)  # (2)
         while True:  # (3)-(5)
             before = s
             while True:
@@ -268,3 +284,38 @@ def references_of(fields: list[tuple[bytes, bytes]]) -> list[str]:
     if refs:
         return refs
     return message_ids(H.first_value(fields, b"in-reply-to"))[:1]
+
+
+class MessageText:
+    """One message's searchable text, decoded and casefolded once and reused by every key
+    of a SEARCH program (``OR BODY a BODY b`` must not decode a 20 MB body twice)."""
+
+    __slots__ = ("_body", "_data", "_header", "root")
+
+    def __init__(self, data: bytes, root: Part | None = None) -> None:
+        self._data = data
+        self.root = root if root is not None else parse(data)
+        self._header: str | None = None
+        self._body: list[str] | None = None
+
+    @property
+    def fields(self) -> list[tuple[bytes, bytes]]:
+        return self.root.fields
+
+    def header_contains(self, name: str, needle: str) -> bool:
+        """SEARCH HEADER name needle (and FROM/TO/CC/BCC/SUBJECT)."""
+        return header_matches(self.root.fields, name, needle)
+
+    def body_contains(self, needle: str) -> bool:
+        """SEARCH BODY needle."""
+        if self._body is None:
+            self._body = [fold(t) for t in body_texts(self._data, self.root)]
+        n = fold(needle)
+        return any(n in t for t in self._body)
+
+    def text_contains(self, needle: str) -> bool:
+        """SEARCH TEXT needle: header or body."""
+        if self._header is None:
+            r = self.root
+            self._header = fold(decode_header(self._data[r.header_start : r.body_start]))
+        return fold(needle) in self._header or self.body_contains(needle)

@@ -150,3 +150,15 @@ def test_thread_helpers() -> None:
     only_irt = parse(b"In-Reply-To: <p@x> <q@x>\r\n\r\n")
     assert references_of(only_irt.fields) == ["p@x"]
     assert message_id_of(only_irt.fields) is None
+
+
+def test_message_text_reuses_decoding() -> None:
+    from mailhub.mime.text import MessageText
+
+    data = (CORPUS / "02-alternative.eml").read_bytes()
+    mt = MessageText(data)
+    assert mt.body_contains("café") and mt.body_contains("LAIT")
+    assert not mt.body_contains("Alice")
+    assert mt.text_contains("alice example") and mt.text_contains("wrapped")
+    assert mt.header_contains("to", "BOB")
+    assert not mt.header_contains("x-none", "")
