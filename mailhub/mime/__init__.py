@@ -19,8 +19,9 @@ How the IMAP layer uses it (all functions are pure; message bytes are the store'
     S.binary_size(data, root, sec.part)      # BINARY.SIZE[part]
     S.binary_literal8(root, sec.part, value) # send as ~{n} (Dovecot's choice) or {n}
 
-    T.header_matches(root.fields, "subject", needle)     # SEARCH HEADER/SUBJECT/FROM/...
-    T.body_matches(data, root, needle) / T.text_matches(data, root, needle)
+    mt = T.MessageText(data, root)           # SEARCH: decodes once, per message
+    mt.header_contains("subject", needle)    # HEADER/SUBJECT/FROM/TO/CC/BCC
+    mt.body_contains(needle) / mt.text_contains(needle)      # BODY / TEXT
     T.sent_date(root.fields)                 # SENTBEFORE/SENTON/SENTSINCE (date or None)
     T.sort_date / sort_subject / sort_mailbox / display_name   # SORT keys (RFC 5256, 5957)
     T.base_subject_info / message_id_of / references_of        # THREAD (RFC 5256)
