@@ -209,7 +209,11 @@ class DeliveryAgent:
         5233), filing into folder ``tag`` when the account has it and INBOX otherwise; then the
         domain's catch-all from ``delivery.catch_all``. Raises ``MailError(NOTFOUND)`` for
         nobody, ``MailError(PERM)`` for a disabled account.
+
+        A bare local part ("alice", "alice+tag": what Postfix's ``$USER`` gives a
+        ``mailbox_command``) is qualified with the domain of the one account it names.
         """
+        recipient = self._qualify(recipient)
         local, domain = split_address(recipient)
         address = f"{local}@{domain}"
         rec = self._lookup(address)
@@ -234,6 +238,19 @@ class DeliveryAgent:
         if not rec.enabled:
             raise MailError(MailErrorKind.PERM, f"account disabled: {rec.address}")
         return Recipient(address=address, account=rec.address, record=rec, folder=folder, via=via)
+
+    def _qualify(self, recipient: str) -> str:
+        bare = recipient.strip()
+        if "@" in bare or not bare or _CONTROL.search(bare):
+            return recipient
+        delim = self.settings.delivery.recipient_delimiter
+        rec = self._lookup(bare)
+        if rec is None and delim and delim in bare:
+            base = bare.partition(delim)[0]
+            rec = self._lookup(base) if base else None
+        if rec is None:
+            return recipient  # split_address refuses it: BADNAME
+        return f"{bare}@{rec.address.rpartition('@')[2]}"
 
     async def _subaddress_folder(self, rec: AccountRecord, tag: str) -> str:
         """Folder ``tag`` if it exists (exact name first, then a unique case-insensitive match)."""

@@ -85,3 +85,15 @@ def test_account_added_while_running(server: IngestServer) -> None:
     server.add_account("newbie")
     _lmtp_one(server, f"newbie@{DOMAIN}")
     assert len(server.messages(f"newbie@{DOMAIN}")) == 1
+
+
+def test_bare_local_part(server: IngestServer) -> None:
+    """``mailhub deliver alice`` (Postfix's $USER) and RCPT TO:<alice> name the one account."""
+    server.create_folder(ALICE, "Lists")
+    _lmtp_one(server, "alice")
+    _lmtp_one(server, "alice+Lists")
+    assert len(server.messages(ALICE)) == 1
+    [listed] = server.messages(ALICE, "Lists")
+    assert f"Delivered-To: alice+Lists@{DOMAIN}".encode() in listed
+    with server.lmtp() as client, pytest.raises(smtplib.SMTPRecipientsRefused):
+        client.sendmail("s@remote.test", ["nobody"], message())
