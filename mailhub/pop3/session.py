@@ -196,6 +196,7 @@ class Pop3Session:
 
     def line_too_long(self) -> Reply:
         """The answer to a line over the length limit (counts as a protocol error)."""
+        self._sasl_pending = None  # an over-long SASL response ends the exchange
         return self._bad("Line too long")
 
     def idle_timeout_applies(self) -> bool:

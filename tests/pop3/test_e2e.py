@@ -290,3 +290,22 @@ def test_migrated_dovecot_maildir_keeps_uidls(
     _, uidls, _ = client.uidl()
     client.quit()
     assert uidls == expected
+
+
+def test_cli_scope_since_enabled_and_pop3_off(mailhub_server: MailhubServer) -> None:
+    deliver(mailhub_server, message("old1"))
+    deliver(mailhub_server, message("old2"))
+    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-scope", "since_enabled",
+                       check=True)
+    deliver(mailhub_server, message("new1"))
+    client = pop(mailhub_server)
+    assert client.stat()[0] == 1
+    _, lines, _ = client.top(1, 0)
+    assert b"Subject: new1" in lines
+    client.quit()
+    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3", "no", check=True)
+    client = poplib.POP3("127.0.0.1", mailhub_server.ports["pop3"], timeout=30)
+    client.user(mailhub_server.user)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/PERM\]"):
+        client.pass_(mailhub_server.password)
+    client.quit()
