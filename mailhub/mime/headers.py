@@ -204,7 +204,7 @@ def merge_rfc2231(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
             names[lb] = base
         groups[lb].append((num, extended, val))
     out = list(plain)
-    for lb in order:
+    for lb in sorted(order):  # Dovecot sorts the merged ones by name
         segs = sorted(groups[lb], key=lambda s: s[0])
         ext = segs[0][1]
         key = names[lb] + (b"*" if ext else b"")
@@ -265,8 +265,9 @@ def get_param(params: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
 def raw_fields(block: bytes) -> list[tuple[bytes | None, bytes]]:
     """Split a header block into raw chunks ``(lowercased name or None, bytes with EOLs)``.
 
-    Continuation lines stay with their field; a line that is not a field (no colon, or the
-    blank line ending the header) gets ``None`` as its name. Joining the chunks gives the
+    Continuation lines stay with their field; a line without a colon counts as a field named
+    by the whole line (so HEADER.FIELDS.NOT keeps it, as Dovecot does); the blank line ending
+    the header gets ``None`` as its name. Joining the chunks gives the
     block back, which is what BODY[HEADER.FIELDS ...] filters.
     """
     chunks: list[tuple[bytes | None, bytes]] = []
@@ -282,6 +283,8 @@ def raw_fields(block: bytes) -> list[tuple[bytes | None, bytes]]:
             colon = line.find(b":")
             if colon > 0 and line[:1] not in (b"\r", b"\n"):
                 chunks.append((line[:colon].strip().lower(), line))
+            elif line.strip():  # a colon-less line is a (nameless) field to Dovecot too
+                chunks.append((line.strip().lower(), line))
             else:
                 chunks.append((None, line))
         pos = end

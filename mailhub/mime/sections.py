@@ -132,15 +132,34 @@ def extract(data: bytes, root: Part, section: Section) -> bytes:
         return b""
     wanted = {f.lower() for f in section.fields}
     keep = section.text == "HEADER.FIELDS"
-    chunks = H.raw_fields(data[msg.header_start : msg.body_start])
-    out = [
-        c if c.endswith(b"\n") else c + b"\r\n"  # a last field cut off by EOF gets its CRLF
-        for name, c in chunks
-        if name is not None and (name in wanted) == keep
-    ]
-    if chunks and chunks[-1][0] is None and chunks[-1][1] in (b"\r\n", b"\n"):
-        out.append(b"\r\n")  # the header's blank line (Dovecot omits it when there was none)
+    block = data[msg.header_start : msg.header_fetch_end]
+    chunks = H.raw_fields(block)
+    if not chunks:
+        return b""
+    out = [c for name, c in chunks if name is not None and (name in wanted) == keep]
+    # The end-of-header line, following Dovecot (checked against its answers): the blank
+    # line when there is one. Without one, a last line that is complete or has no colon
+    # plays that role (sent once if selected, else as CRLF); a last "name: value" field cut
+    # short by the end of the message gets its CRLF completed and no terminator.
+    last_name, last = chunks[-1]
+    selected = last_name is not None and (last_name in wanted) == keep
+    if last_name is None:
+        out.append(b"\r\n")
+    elif block.endswith(b"\n") or not _FIELD_LINE.match(last):
+        if not selected:
+            out.append(b"\r\n")
+    elif selected:
+        out[-1] += b"\r\n"
     return b"".join(out)
+
+
+def nul_safe(value: bytes) -> bytes:
+    """BODY[...] bytes fit for a plain literal: NUL (only legal in BINARY's literal8,
+    RFC 9051 §4.3) becomes 0x80, as Dovecot sends it."""
+    return value.replace(b"\x00", b"\x80") if b"\x00" in value else value
+
+
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # RFC 5322 field-name ":"
 
 
 def partial(value: bytes, origin: int, length: int | None) -> bytes:

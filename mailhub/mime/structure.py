@@ -252,6 +252,11 @@ class _Scanner:
         else:
             hit = self.find_boundary(body_start)
             p.body_end = self.n if hit is None else self.trim(body_start, hit.line_start)
+            if hit is not None and hit.line_start == body_start > pos:
+                # a delimiter right after the blank line takes that line break (RFC 2046
+                # §5.1.1): BODY[n.MIME] ends before it, as Dovecot serves it
+                p.header_cut = True
+                p.cut_header_end = self.trim(pos, body_start)
             if ltyp == b"multipart":  # nesting cap reached: keep the tree shape valid
                 p.children.append(_empty(p.body_end))
         p.lines = data.count(b"\n", p.body_start, p.body_end)

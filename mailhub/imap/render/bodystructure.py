@@ -40,6 +40,8 @@ def _type_fields(p: Part) -> list[bytes]:
         if p.type.lower() == b"message":
             return [b'"message" "rfc822" NIL']
         return [b'"text" "plain" ("charset" "us-ascii")']
+    if p.message is not None:  # RFC 9051 media-message; Dovecot sends it in lowercase
+        return [b'"message" "rfc822"', _params(p.params)]
     return [string(p.type), string(p.subtype), _params(default_params(p))]
 
 
