@@ -186,12 +186,14 @@ def decode_body(raw: bytes, encoding: bytes | None, *, strict: bool = True) -> b
     if enc == b"base64":
         return _b64(raw)
     if enc == b"quoted-printable":
-        return binascii.a2b_qp(raw)
+        # RFC 2045 §6.7 rule 3: blanks at the end of an encoded line are padding; delete them
+        return binascii.a2b_qp(_QP_TRAILING.sub(rb"\1", raw))
     if strict:
         raise SectionError(SectionErrorKind.UNKNOWN_CTE, "unknown Content-Transfer-Encoding")
     return raw
 
 
+_QP_TRAILING = re.compile(rb"[ \t]+(\r?\n|$)")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 
 

@@ -157,3 +157,10 @@ def test_sections_never_raise_and_stay_in_bounds(data: bytes, spec: bytes) -> No
             binary(data, root, part)
         except SectionError as e:
             assert e.kind is SectionErrorKind.UNKNOWN_CTE
+
+
+def test_quoted_printable_trailing_blanks_are_padding() -> None:
+    assert decode_body(b"Some text. \r\nnext\t\r\nend  ", b"quoted-printable") == (
+        b"Some text.\r\nnext\r\nend"
+    )
+    assert decode_body(b"keep=20\r\n", b"quoted-printable") == b"keep \r\n"
