@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class SpecialUse(enum.Enum):
@@ -33,12 +34,13 @@ INBOX = "INBOX"
 SEPARATOR = "/"
 
 
-@dataclass(frozen=True, slots=True)
-class MessageInfo:
+class MessageInfo(NamedTuple):
     """What the index knows about one message.
 
     ``size`` is the size with CRLF line endings (RFC822.SIZE, POP3 sizes), whatever the file
     holds. ``internal_date`` is POSIX seconds (the file's mtime, as Maildir defines it).
+    A named tuple rather than a frozen dataclass: a 100,000-message folder creates 100,000 of
+    them when it opens, and a tuple is built about four times faster.
     """
 
     uid: int

@@ -30,9 +30,12 @@ def account_dir(root: Path, address: str) -> Path:
     if not at or not local or not domain:
         raise MailError(MailErrorKind.BADNAME, f"{address!r} is not an address (user@domain)")
     for part in (local, domain):
-        if part in (".", "..") or part.startswith(".") or any(
-            c in part for c in "/\\\0"
-        ) or any(ord(c) < 0x20 for c in part):
+        if (
+            part in (".", "..")
+            or part.startswith(".")
+            or any(c in part for c in "/\\\0")
+            or any(ord(c) < 0x20 for c in part)
+        ):
             raise MailError(MailErrorKind.BADNAME, f"address {address!r} cannot name a mailbox")
     return root / domain.lower() / local.lower()
 

@@ -249,7 +249,7 @@ class MaildirMailbox:
 
     async def expunge(self, uids: Iterable[int]) -> list[int]:
         wanted = list(uids)
-        sizes = {i.uid: i.size for i in self.core.infos(wanted)}
+        sizes = {i.uid: i.size for i in self.core.infos_of(wanted)}
         gone = await asyncio.to_thread(self.core.expunge, wanted)
         if gone:
             self._account.record_usage(-sum(sizes.get(u, 0) for u in gone), -len(gone))
@@ -273,7 +273,7 @@ class MaildirMailbox:
             await self._account.check_quota(sum(i[2].size for i in items), len(items))
         mapping = await asyncio.to_thread(target.core.transfer_in, items, move)
         await asyncio.to_thread(_fs.fsync_dir, target.core.path / "cur")
-        added = tuple(target.core.infos(sorted(mapping.values())))
+        added = tuple(target.core.infos_of(sorted(mapping.values())))
         target._publish([MessagesAdded(target.name, added)])
         if move and mapping:
             gone = await asyncio.to_thread(self.core.expunge, list(mapping), False)
@@ -284,7 +284,7 @@ class MaildirMailbox:
 
     # ----------------------------------------------------------------------- reads
     async def open_message(self, uid: int) -> MaildirMessage:
-        info = self.core.infos([uid])
+        info = self.core.infos_of([uid])
         if not info:
             raise MailError(MailErrorKind.EXPUNGED, f"message UID {uid} was expunged")
         return MaildirMessage(self, uid, info[0].size)

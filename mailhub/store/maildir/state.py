@@ -1,0 +1,168 @@
+"""The in-memory view of one folder: what every session of this process shares.
+
+Three plain dicts rather than one object per message: a 100,000-message folder is loaded at
+every server start, and building 100,000 small objects is most of that cost. Insertion order is
+UID order as long as UIDs only grow (they do, except when files with older UIDs are adopted),
+so a snapshot is usually a plain copy of the values.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from mailhub.errors import MailError, MailErrorKind
+from mailhub.store import flags as flagmod
+from mailhub.store.maildir import _fs
+from mailhub.store.maildir.index import IndexDB
+from mailhub.store.maildir.keywords import KeywordTable
+from mailhub.store.model import MailboxStatus, MessageInfo, Snapshot
+
+
+def base_of(rel: str) -> str:
+    """The stable part of a "cur/<base>:2,<flags>" or "new/<base>" name."""
+    return rel[4:].partition(":")[0]
+
+
+def flagtext(flags: frozenset[str]) -> str:
+    return " ".join(sorted(flags))
+
+
+class FolderState:
+    """Memory, index handle and locks of an open folder."""
+
+    def __init__(self, path: Path, mailbox: str) -> None:
+        self.path = path
+        self.mailbox = mailbox
+        self.lock = threading.RLock()
+        self.db: IndexDB | None = None
+        self.keywords = KeywordTable(path)
+        self.uidvalidity = 0
+        self.uid_next = 1
+        self.highest_modseq = 1
+        self.infos: dict[int, MessageInfo] = {}
+        self.names: dict[int, str] = {}  # uid -> "cur/<file>" or "new/<file>"
+        self.by_base: dict[str, int] = {}
+        self._ordered = True
+        self._snapshot: tuple[MessageInfo, ...] | None = None
+        self._flagsets: dict[str, frozenset[str]] = {"": frozenset()}
+        self.needs_full_scan = False
+
+    def _db(self) -> IndexDB:
+        if self.db is None:
+            raise MailError(MailErrorKind.TEMP, f"folder {self.mailbox!r} was closed meanwhile")
+        return self.db
+
+    # --------------------------------------------------------------- memory updates
+    def flagset(self, text: str) -> frozenset[str]:
+        found = self._flagsets.get(text)
+        if found is None:
+            found = frozenset(text.split(" "))
+            self._flagsets[text] = found
+        return found
+
+    def remember(self, info: MessageInfo, rel: str) -> MessageInfo:
+        uid = info.uid
+        if uid not in self.infos and self.infos and uid < next(reversed(self.infos)):
+            self._ordered = False
+        self.infos[uid] = info
+        self.names[uid] = rel
+        self.by_base[base_of(rel)] = uid
+        self._snapshot = None
+        return info
+
+    def forget(self, uid: int) -> None:
+        if self.infos.pop(uid, None) is not None:
+            self.by_base.pop(base_of(self.names.pop(uid)), None)
+            self._snapshot = None
+
+    def set_info(self, info: MessageInfo) -> None:
+        self.infos[info.uid] = info
+        self._snapshot = None
+
+    def clear(self) -> None:
+        self.infos.clear()
+        self.names.clear()
+        self.by_base.clear()
+        self._ordered = True
+        self._snapshot = None
+
+    # ------------------------------------------------------------------ reading
+    def snapshot(self) -> Snapshot:
+        with self.lock:
+            if self._snapshot is None:
+                if not self._ordered:
+                    self.infos = {u: self.infos[u] for u in sorted(self.infos)}
+                    self._ordered = True
+                self._snapshot = tuple(self.infos.values())
+            return Snapshot(
+                self.mailbox, self.uidvalidity, self.uid_next, self.highest_modseq, self._snapshot
+            )
+
+    def status(self) -> MailboxStatus:
+        snap = self.snapshot()
+        unseen = deleted = size = 0
+        for info in snap.messages:
+            size += info.size
+            if flagmod.SEEN not in info.flags:
+                unseen += 1
+            if flagmod.DELETED in info.flags:
+                deleted += 1
+        return MailboxStatus(
+            len(snap.messages),
+            unseen,
+            snap.uid_next,
+            snap.uidvalidity,
+            snap.highest_modseq,
+            size,
+            deleted,
+        )
+
+    def infos_of(self, uids: list[int]) -> list[MessageInfo]:
+        with self.lock:
+            return [self.infos[u] for u in uids if u in self.infos]
+
+    def path_of(self, uid: int) -> Path:
+        """Where the message's file is now; raises EXPUNGED if it is gone."""
+        with self.lock:
+            rel = self.names.get(uid)
+            if rel is None:
+                raise MailError(MailErrorKind.EXPUNGED, f"message UID {uid} was expunged")
+            return self.path / rel
+
+    def current_name(self, uid: int) -> str | None:
+        """Where a message's file is now, after another process or program renamed it."""
+        base = base_of(self.names[uid])
+        for rel in (self._db().name_of(uid), f"new/{base}"):
+            if rel is not None and os.path.lexists(os.path.join(self.path, rel)):
+                return rel
+        prefix = base + ":"
+        for name in _fs.listdir(self.path / "cur"):
+            if name.startswith(prefix) or name == base:
+                return f"cur/{name}"
+        return None
+
+    def rename_file(self, uid: int, rel: str) -> bool:
+        """Rename a message's file to ``rel``, following outside renames; False if it is gone."""
+        for _ in range(2):
+            try:
+                os.rename(os.path.join(self.path, self.names[uid]), os.path.join(self.path, rel))
+            except FileNotFoundError:
+                current = self.current_name(uid)
+                if current is None:
+                    self.needs_full_scan = True
+                    return False
+                self.names[uid] = current
+                continue
+            self.names[uid] = rel
+            return True
+        return False
+
+    def unlink_file(self, uid: int) -> None:
+        try:
+            os.unlink(os.path.join(self.path, self.names[uid]))
+        except FileNotFoundError:
+            current = self.current_name(uid)
+            if current is not None:
+                os.unlink(os.path.join(self.path, current))
