@@ -127,12 +127,26 @@ def extract(data: bytes, root: Part, section: Section) -> bytes:
     rng = section_range(root, section)
     if rng is not None:
         return data[rng[0] : rng[1]]
+    hrng = header_range(root, section)
+    if hrng is None:
+        return b""
+    return filter_header(data[hrng[0] : hrng[1]], section)
+
+
+def header_range(root: Part, section: Section) -> tuple[int, int] | None:
+    """For HEADER.FIELDS[.NOT]: the header block to read and pass to :func:`filter_header`
+    (None when the part is not a message: the answer is then empty)."""
     msg = _message_of(root, section.part)
     if msg is None:
-        return b""
+        return None
+    return (msg.header_start, msg.header_fetch_end)
+
+
+def filter_header(block: bytes, section: Section) -> bytes:
+    """HEADER.FIELDS / HEADER.FIELDS.NOT of a header block (RFC 9051 §6.4.5): the selected
+    fields, folding kept, in their original order, then the end-of-header line."""
     wanted = {f.lower() for f in section.fields}
     keep = section.text == "HEADER.FIELDS"
-    block = data[msg.header_start : msg.header_fetch_end]
     chunks = H.raw_fields(block)
     if not chunks:
         return b""

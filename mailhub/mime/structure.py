@@ -21,8 +21,10 @@ attachment costs a C-level search, not a Python loop per line.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from mailhub.mime import headers as H
 
@@ -341,3 +343,71 @@ def default_params(p: Part) -> list[tuple[bytes, bytes]]:
     if p.type.lower() == b"text" and p.param(b"charset") is None:
         return [*p.params, *_DEFAULT_PARAMS]
     return p.params
+
+
+# -- compact serialisation (for the store index) ---------------------------------------------
+
+_KEEP_FIELDS = frozenset(
+    {b"content-type", b"content-transfer-encoding", b"content-disposition", b"content-id"}
+)
+
+
+def _to_obj(p: Part) -> list[object]:
+    fields = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in p.fields if n in _KEEP_FIELDS]
+    return [
+        p.header_start,
+        p.body_start,
+        p.body_end,
+        p.lines,
+        p.type.decode("latin-1"),
+        p.subtype.decode("latin-1"),
+        [[k.decode("latin-1"), v.decode("latin-1")] for k, v in p.params],
+        fields,
+        int(p.explicit_type) | (int(p.header_cut) << 1),
+        p.cut_header_end,
+        p.preamble_end,
+        p.epilogue_start,
+        [_to_obj(c) for c in p.children],
+        None if p.message is None else _to_obj(p.message),
+    ]
+
+
+def _from_obj(o: list[Any]) -> Part:
+    flags = int(o[8])
+    p = Part(
+        int(o[0]),
+        int(o[1]),
+        int(o[2]),
+        [(n.encode("latin-1"), v.encode("latin-1")) for n, v in o[7]],
+        o[4].encode("latin-1"),
+        o[5].encode("latin-1"),
+        [(k.encode("latin-1"), v.encode("latin-1")) for k, v in o[6]],
+        lines=int(o[3]),
+        explicit_type=bool(flags & 1),
+        header_cut=bool(flags & 2),
+        cut_header_end=int(o[9]),
+        preamble_end=int(o[10]),
+        epilogue_start=int(o[11]),
+    )
+    p.children = [_from_obj(c) for c in o[12]]
+    p.message = None if o[13] is None else _from_obj(o[13])
+    return p
+
+
+def dumps(root: Part) -> bytes:
+    """A compact serialisation of the part tree: offsets and the MIME fields sections need.
+
+    With it cached in the index, BODY[1.2] / BINARY[2] of a big message are served with
+    ``read_range`` without reading and parsing the whole message again. Header fields other
+    than Content-* are not kept (ENVELOPE is cached rendered; HEADER.FIELDS reads the
+    header block from the message).
+    """
+    return json.dumps(_to_obj(root), separators=(",", ":")).encode("ascii")
+
+
+def loads(blob: bytes) -> Part | None:
+    """Inverse of :func:`dumps`; None when the blob is damaged or from another format."""
+    try:
+        return _from_obj(json.loads(blob))
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, RecursionError):
+        return None

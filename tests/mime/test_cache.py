@@ -35,17 +35,18 @@ class DictCache:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(), st.binary(), st.binary())
-def test_pack_roundtrip(e: bytes, b: bytes, s: bytes) -> None:
-    v = StructureValues(e, b, s)
+@given(st.binary(), st.binary(), st.binary(), st.binary())
+def test_pack_roundtrip(e: bytes, b: bytes, s: bytes, t: bytes) -> None:
+    v = StructureValues(e, b, s, t)
     assert unpack(pack(v)) == v
-    assert unpack(pack(v)[:-1] if (e or b or s) else b"x") is None
+    assert unpack(pack(v)[:-1] if (e or b or s or t) else b"x") is None
 
 
 def test_unpack_rejects_foreign() -> None:
     assert unpack(None) is None
     assert unpack(b"") is None
-    assert unpack(b"MHS0" + b"\x00" * 12) is None
+    assert unpack(b"MHS0" + b"\x00" * 16) is None
+    assert unpack(b"MHS1" + b"\x00" * 12) is None  # the older three-value format
 
 
 async def test_structure_values_caches() -> None:
@@ -64,3 +65,6 @@ async def test_structure_values_caches() -> None:
     assert loads == 1 and cache.sets == 1
     assert (7, CACHE_KEY) in cache.values
     assert first.bodystructure.startswith(b'(("text" "plain"')
+    tree = first.part_tree()
+    assert tree is not None and tree.message is None and len(tree.children) == 2
+    assert tree.children[1].message is not None

@@ -164,3 +164,37 @@ def test_quoted_printable_trailing_blanks_are_padding() -> None:
         b"Some text.\r\nnext\r\nend"
     )
     assert decode_body(b"keep=20\r\n", b"quoted-printable") == b"keep \r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=1500))
+def test_serialised_tree_serves_the_same_sections(data: bytes) -> None:
+    """dumps/loads keep everything BODY[section] and BINARY need (offsets, types, CTE)."""
+    from mailhub.mime.sections import filter_header, header_range, part_numbers
+    from mailhub.mime.structure import dumps, loads
+
+    root = parse(data)
+    copy = loads(dumps(root))
+    assert copy is not None
+    nums = [n for n, _ in part_numbers(root)]
+    assert nums == [n for n, _ in part_numbers(copy)]
+    for num in [(), *nums]:
+        for text in (None, "MIME", "HEADER", "TEXT"):
+            if text == "MIME" and not num:
+                continue
+            sec = Section(num, text)
+            assert section_range(copy, sec) == section_range(root, sec)
+        fsec = Section(num, "HEADER.FIELDS", (b"subject",))
+        rng = header_range(copy, fsec)
+        got = b"" if rng is None else filter_header(data[rng[0] : rng[1]], fsec)
+        assert got == extract(data, root, fsec)
+        try:
+            want: bytes | None = binary(data, root, num)
+        except SectionError:
+            want = None
+        try:
+            assert binary(data, copy, num) == want
+        except SectionError:
+            assert want is None
+    assert loads(b"not json") is None
+    assert loads(b"[1,2]") is None

@@ -1,10 +1,11 @@
 """ENVELOPE, BODY and BODYSTRUCTURE rendered once per message and kept in the store index.
 
 Rendering needs the whole message parsed; a FETCH ENVELOPE over 10,000 messages must not
-re-read 10,000 files. So the three values are rendered together (one parse) and stored as one
-compact blob under :data:`CACHE_KEY` with ``Mailbox.set_cached``; later FETCHes unpack it
-and send the bytes as they are. The blob starts with a format tag; bumping :data:`_MAGIC`
-when the rendering changes makes old entries miss and be rebuilt.
+re-read 10,000 files. So the three values are rendered together (one parse), with the part
+tree's offsets for BODY[section] (streamed with ``read_range``), and stored as one compact
+blob under :data:`CACHE_KEY` with ``Mailbox.set_cached``; later FETCHes unpack it and send
+the bytes as they are. The blob starts with a format tag; bumping :data:`_MAGIC` when the
+rendering changes makes old entries miss and be rebuilt.
 """
 
 from __future__ import annotations
@@ -16,20 +17,26 @@ from typing import Protocol
 
 from mailhub.imap.render.bodystructure import body, bodystructure
 from mailhub.imap.render.envelope import envelope
-from mailhub.mime.structure import parse
+from mailhub.mime.structure import Part, dumps, loads, parse
 
 CACHE_KEY = "imap.structure"
-_MAGIC = b"MHS1"
-_LEN = struct.Struct(">III")
+_MAGIC = b"MHS2"
+_LEN = struct.Struct(">IIII")
 
 
 @dataclass(frozen=True, slots=True)
 class StructureValues:
-    """The wire bytes of FETCH ENVELOPE, BODY and BODYSTRUCTURE for one message."""
+    """The wire bytes of FETCH ENVELOPE, BODY and BODYSTRUCTURE for one message, and the
+    serialised part tree (:func:`mailhub.mime.structure.dumps`) for BODY[section]/BINARY."""
 
     envelope: bytes
     body: bytes
     bodystructure: bytes
+    tree: bytes = b""
+
+    def part_tree(self) -> Part | None:
+        """The part tree with offsets, without re-reading the message (None if unusable)."""
+        return loads(self.tree) if self.tree else None
 
 
 class CacheStore(Protocol):
@@ -43,26 +50,28 @@ class CacheStore(Protocol):
 def render_all(data: bytes) -> StructureValues:
     """Parse ``data`` once and render all three values."""
     root = parse(data)
-    return StructureValues(envelope(root.fields), body(root), bodystructure(root))
+    return StructureValues(envelope(root.fields), body(root), bodystructure(root), dumps(root))
 
 
 def pack(values: StructureValues) -> bytes:
-    """Serialise for the index: magic, three lengths, then the three values."""
-    e, b, s = values.envelope, values.body, values.bodystructure
-    return _MAGIC + _LEN.pack(len(e), len(b), len(s)) + e + b + s
+    """Serialise for the index: magic, four lengths, then the four values."""
+    parts = (values.envelope, values.body, values.bodystructure, values.tree)
+    return _MAGIC + _LEN.pack(*(len(x) for x in parts)) + b"".join(parts)
 
 
 def unpack(blob: bytes | None) -> StructureValues | None:
     """Inverse of :func:`pack`; None for a missing, foreign-version or damaged blob."""
     if not blob or not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + _LEN.size:
         return None
-    le, lb, ls = _LEN.unpack_from(blob, len(_MAGIC))
-    start = len(_MAGIC) + _LEN.size
-    if start + le + lb + ls != len(blob):
+    lengths = _LEN.unpack_from(blob, len(_MAGIC))
+    pos = len(_MAGIC) + _LEN.size
+    if pos + sum(lengths) != len(blob):
         return None
-    e = blob[start : start + le]
-    b = blob[start + le : start + le + lb]
-    return StructureValues(e, b, blob[start + le + lb :])
+    out: list[bytes] = []
+    for n in lengths:
+        out.append(blob[pos : pos + n])
+        pos += n
+    return StructureValues(out[0], out[1], out[2], out[3])
 
 
 async def structure_values(
