@@ -136,8 +136,21 @@ class Utf8:
 
 
 Command = (
-    User | Pass | Quit | Stat | List | Retr | Dele | Noop | Rset | Top | Uidl | Capa | Stls
-    | Auth | Utf8
+    User
+    | Pass
+    | Quit
+    | Stat
+    | List
+    | Retr
+    | Dele
+    | Noop
+    | Rset
+    | Top
+    | Uidl
+    | Capa
+    | Stls
+    | Auth
+    | Utf8
 )
 
 
@@ -286,12 +299,22 @@ def multiline(lines: Iterable[bytes]) -> bytes:
     return CRLF.join(out) + CRLF
 
 
+# Above this many stuffed lines in one piece, copying with bytes.replace is cheaper than
+# handing the transport one slice per line.
+_MAX_SLICES = 64
+
+
 class DotStuffer:
     """Byte-stuffs a message streamed in chunks (RFC 1939 §3) and ends it with ``.CRLF``.
 
     A line that starts with "." gets a second "." in front; the check carries across chunk
     boundaries, so callers may split the message anywhere. A body that does not end with a line
     ending gets CRLF before the terminator, as the terminator must start a line.
+
+    ``feed_parts`` does not copy the message: it returns slices of it with the extra dots in
+    between, for the transport's ``writelines`` (one ``writev``). Most mail has no line
+    starting with a dot, and then the whole work is one search (``bytes.replace`` would search
+    twice and copy once).
     """
 
     __slots__ = ("_at_line_start",)
@@ -299,15 +322,32 @@ class DotStuffer:
     def __init__(self) -> None:
         self._at_line_start = True
 
-    def feed(self, chunk: bytes) -> bytes:
-        """Return the stuffed form of the next piece of the message."""
+    def feed_parts(self, chunk: bytes) -> list[bytes | memoryview]:
+        """The stuffed form of the next piece of the message, as a list of pieces."""
         if not chunk:
-            return b""
-        out = chunk.replace(b"\n.", b"\n..")
-        if self._at_line_start and chunk[0] == 0x2E:
-            out = b"." + out
+            return []
+        lead = self._at_line_start and chunk[0] == 0x2E
         self._at_line_start = chunk[-1] == 0x0A
-        return out
+        pos = chunk.find(b"\n.")
+        if pos < 0:
+            return [b".", chunk] if lead else [chunk]
+        view = memoryview(chunk)
+        parts: list[bytes | memoryview] = [b"."] if lead else []
+        start = 0
+        while pos >= 0:
+            parts.append(view[start : pos + 1])
+            parts.append(b".")
+            start = pos + 1  # the "." itself goes out with the next slice
+            if len(parts) > 2 * _MAX_SLICES:
+                parts.append(chunk[start:].replace(b"\n.", b"\n.."))
+                return parts
+            pos = chunk.find(b"\n.", pos + 2)
+        parts.append(view[start:])
+        return parts
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Return the stuffed form of the next piece of the message as one bytes object."""
+        return b"".join(self.feed_parts(chunk))
 
     def finish(self) -> bytes:
         """The end of the multi-line response."""

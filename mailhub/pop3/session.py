@@ -71,12 +71,16 @@ def error_reply(exc: MailError, prefix: str = "") -> bytes:
     return proto.err(f"{prefix}{text}", code)
 
 
+# A multi-line body: the pieces of a small message, or a stream of a large one.
+Body = list[bytes | memoryview] | AsyncIterator[bytes]
+
+
 @dataclass(slots=True)
 class Reply:
-    """What to send: a status line, maybe a streamed body, and what the connection does next."""
+    """What to send: a status line, maybe a body, and what the connection does next."""
 
     head: bytes
-    body: AsyncIterator[bytes] | None = None
+    body: Body | None = None
     close: bool = False
     starttls: bool = False
 
@@ -431,9 +435,9 @@ class Pop3Session:
             source = await drop.mailbox.open_message(found.uid)
         except MailError as exc:
             return Reply(error_reply(exc, f"Message {cmd.msg}: "))
+        body = await _body(source, None)
         drop.retrieved.add(found.uid)
-        head = proto.ok(f"{found.size} octets")
-        return Reply(head, _stream(source, None))
+        return Reply(proto.ok(f"{found.size} octets"), body)
 
     async def _top(self, cmd: proto.Top) -> Reply:
         """TOP msg n (RFC 1939 §7): header, blank line and the first n body lines."""
@@ -445,7 +449,7 @@ class Pop3Session:
             source = await drop.mailbox.open_message(found.uid)
         except MailError as exc:
             return Reply(error_reply(exc, f"Message {cmd.msg}: "))
-        body = _stream(source, proto.TopFilter(cmd.lines))
+        body = await _body(source, proto.TopFilter(cmd.lines))
         return Reply(proto.ok("Top of message follows"), body)
 
     async def _dele(self, cmd: proto.Dele) -> Reply:
@@ -493,16 +497,22 @@ class Pop3Session:
         return Reply(proto.ok(f"Logging out, {count} messages left"), close=True)
 
 
-async def _stream(source: MessageSource, top: proto.TopFilter | None) -> AsyncIterator[bytes]:
-    """The message, stuffed and terminated; small messages in one piece, large ones streamed."""
+async def _body(source: MessageSource, top: proto.TopFilter | None) -> Body:
+    """The message, stuffed and terminated: in memory when small, else streamed."""
+    if source.size > _WHOLE_READ_LIMIT:
+        return _stream(source, top)
+    data = await source.read()
+    if top is not None:
+        data = top.feed(data)
     stuffer = proto.DotStuffer()
-    if source.size <= _WHOLE_READ_LIMIT:
-        data = await source.read()
-        if top is not None:
-            data = top.feed(data)
-        yield stuffer.feed(data)
-        yield stuffer.finish()
-        return
+    parts = stuffer.feed_parts(data)
+    parts.append(stuffer.finish())
+    return parts
+
+
+async def _stream(source: MessageSource, top: proto.TopFilter | None) -> AsyncIterator[bytes]:
+    """A large message in pieces, so it is never held whole in memory."""
+    stuffer = proto.DotStuffer()
     async for chunk in source.chunks(_STREAM_CHUNK):
         if top is not None:
             chunk = top.feed(chunk)

@@ -256,3 +256,22 @@ def test_line_buffer_fuzz(chunks: list[bytes]) -> None:
             out.append(line)
     assert all(isinstance(x, bytes) for x in out)
     assert b"".join(out) == total[: total.rfind(b"\n") + 1] if b"\n" in total else out == []
+
+
+@given(_MESSAGE, st.lists(st.integers(0, 200), max_size=8))
+def test_dot_stuffer_parts_equal_replace(message: bytes, cuts: list[int]) -> None:
+    """The zero-copy slices say exactly what a plain bytes.replace would."""
+    points = sorted({min(c, len(message)) for c in cuts})
+    pieces = [message[a:b] for a, b in zip([0, *points], [*points, len(message)], strict=True)]
+    stuffer = DotStuffer()
+    wire = b"".join(b"".join(stuffer.feed_parts(p)) for p in pieces) + stuffer.finish()
+    expected = (b"\r\n" + message).replace(b"\r\n.", b"\r\n..")[2:]
+    assert wire == expected + (b".\r\n" if not message or message.endswith(b"\n") else b"")
+
+
+def test_dot_stuffer_many_dot_lines_falls_back_to_copy() -> None:
+    message = b"".join(b".%d\r\n" % i for i in range(500))
+    stuffer = DotStuffer()
+    parts = stuffer.feed_parts(message)
+    assert len(parts) < 200
+    assert b"".join(parts) == b"".join(b"..%d\r\n" % i for i in range(500))
