@@ -32,7 +32,7 @@ _PORT_FLAGS = {
     "lmtp": "--lmtp-port",
     "smtp": "--smtp-port",
 }
-_LISTENING = re.compile(r"\b(imaps?|pop3s?|lmtp|smtp) listening on (\S+)")
+_LISTENING = re.compile(r"\b(imaps?|pop3s?|lmtp|smtp) listening on ([^\s\"]+)")
 _READY = re.compile(r"mailhub \S+ ready")
 DEFAULT_USER = "alice@example.com"
 DEFAULT_PASSWORD = "alice-Secret-42"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import poplib
 import re
 import signal
@@ -375,3 +376,16 @@ def test_serve_refuses_a_damaged_accounts_file(tmp_path: Path) -> None:
                 "--pop3-port", "0", "--pop3s-port", "0", "--lmtp-port", "0", "--smtp-port", "0")
     assert r.returncode == 78
     assert "accounts.json: account #1" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_json_logs_and_restart(mailhub_factory) -> None:  # type: ignore[no-untyped-def]
+    server = mailhub_factory(config={"log": {"format": "json"}})
+    lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
+    assert any(doc["msg"].startswith("mailhub ") and "ready" in doc["msg"] for doc in lines)
+    for name, where in server.listening.items():
+        assert where == f"127.0.0.1:{server.ports[name]}"
+    before = dict(server.listening)
+    server.restart()
+    assert server.listening == before
+    listing = server.cli("user", "list", check=True)
+    assert listing.stdout.startswith(server.user)
