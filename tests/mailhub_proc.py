@@ -91,6 +91,10 @@ def run_cli(
     )
 
 
+class _PortTaken(Exception):
+    """The child could not bind a port that was free when it was chosen."""
+
+
 class MailhubServer:
     """One ``mailhub serve`` subprocess and its data directory."""
 
@@ -112,6 +116,8 @@ class MailhubServer:
         chosen = free_ports(len(PORT_NAMES))
         self.ports: dict[str, int] = dict(zip(PORT_NAMES, chosen, strict=True))
         self.ports.update(ports or {})
+        self._fixed_ports = set(ports or {})
+        self._started_once = False
         self.config_path: Path | None = None
         if config is not None:
             self.config_path = data_dir.parent / f"{data_dir.name}.toml"
@@ -203,6 +209,24 @@ class MailhubServer:
             self._cond.notify_all()
 
     def start(self) -> None:
+        """Start and wait for the ready line. On the first start, a port another test grabbed
+        in the meantime (they are picked free, then bound by the child) means new ports and
+        another try; after that the ports stay fixed so ``restart`` keeps them."""
+        attempts = 1 if self._started_once or len(self._fixed_ports) == len(PORT_NAMES) else 3
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+                break
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise AssertionError(f"ports stayed busy:\n{self.log_tail()}") from None
+                fresh = iter(free_ports(len(PORT_NAMES)))
+                for name in PORT_NAMES:
+                    if name not in self._fixed_ports:
+                        self.ports[name] = next(fresh)
+        self._started_once = True
+
+    def _start_once(self) -> None:
         assert self.proc is None, "already running"
         first_line = len(self._lines)
         self.proc = subprocess.Popen(
@@ -221,8 +245,12 @@ class MailhubServer:
                 if any(_READY.search(line) for line in self._lines[first_line:]):
                     break
                 if self.proc.poll() is not None and not self._reader.is_alive():
+                    status, self.proc = self.proc.returncode, None
+                    tail = "".join(self._lines[first_line:])
+                    if status == 71 and "address already in use" in tail.lower():
+                        raise _PortTaken()
                     raise AssertionError(
-                        f"mailhub serve exited {self.proc.returncode} before ready:\n"
+                        f"mailhub serve exited {status} before ready:\n"
                         f"{self.log_tail()}"
                     )
                 left = deadline - time.monotonic()
