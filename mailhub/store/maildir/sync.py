@@ -72,7 +72,7 @@ class FolderSync(FolderState):
                 if "uidvalidity" not in meta:
                     self._initialise_meta(self.db)
                     meta = self.db.meta()
-            self._load(meta)
+            self._load()
             if self._dirs_changed(meta):
                 return self._full_scan()
             return []
@@ -99,21 +99,30 @@ class FolderSync(FolderState):
             scanned_at=0,
         )
 
-    def _load(self, meta: dict[str, int]) -> None:
+    def _load(self) -> None:
         db = self._db()
-        self.uidvalidity = meta["uidvalidity"]
-        self.uid_next = meta["uid_next"]
-        self.highest_modseq = meta["highest_modseq"]
         self.clear()
         infos, names, by_base, flagset = self.infos, self.names, self.by_base, self.flagset
-        rows = db.conn.execute(
-            "SELECT uid, flags, vsize, idate, modseq, name, base FROM messages ORDER BY uid"
-        ).fetchall()
+        # One read transaction: the rows, the counters and data_version agree.
+        own_txn = not db.conn.in_transaction
+        if own_txn:
+            db.conn.execute("BEGIN")
+        try:
+            self._data_version = db.data_version()
+            meta = db.meta()
+            self.uidvalidity = meta["uidvalidity"]
+            self.uid_next = meta["uid_next"]
+            self.highest_modseq = meta["highest_modseq"]
+            rows = db.conn.execute(
+                "SELECT uid, flags, vsize, idate, modseq, name, base FROM messages ORDER BY uid"
+            ).fetchall()
+        finally:
+            if own_txn:
+                db.conn.execute("COMMIT")
         for uid, flags, vsize, idate, modseq, name, base in rows:
             infos[uid] = MessageInfo(uid, flagset(flags), vsize, idate, modseq)
             names[uid] = name
             by_base[base] = uid
-        self._data_version = db.data_version()
 
     def _remember_row(self, row: Row) -> MessageInfo:
         uid, _base, name, flags, _size, vsize, idate, modseq = row
@@ -147,7 +156,7 @@ class FolderSync(FolderState):
         self._data_version = version
         meta = db.meta()
         if meta["uidvalidity"] != self.uidvalidity:
-            self._load(meta)
+            self._load()
             return [UidValidityChanged(self.mailbox, self.uidvalidity)]
         since = self.highest_modseq
         added: list[MessageInfo] = []
