@@ -10,13 +10,18 @@ How the IMAP layer uses it (all functions are pure; message bytes are the store'
     root = parse(data)                       # never raises; a tree of Part with offsets
     envelope(root.fields)                    # b'("date" "subject" ...)' wire bytes
     bodystructure(root) / body(root)         # wire bytes, with / without extension data
-    await structure_values(mailbox, uid, source.read)   # the three, cached in the index
+    vals = await structure_values(mailbox, uid, source.read)  # cached in the index:
+    vals.envelope / vals.body / vals.bodystructure            #   ready wire bytes
+    root = vals.part_tree()                  #   offsets, no re-read (None -> parse again)
 
     sec = S.parse_section(b"1.2.HEADER.FIELDS (From)")  # or build S.Section(part, text, fields)
     S.extract(data, root, sec)               # BODY[sec] bytes; S.partial(value, origin, length)
     S.section_range(root, sec)               # (start, end) to stream with read_range, or None
+    S.header_range(root, sec) + S.filter_header(block, sec)  # HEADER.FIELDS from a range
+    S.nul_safe(value)                        # NUL -> 0x80 for BODY[] literals (Dovecot)
     S.binary(data, root, sec.part)           # BINARY[part]; raises SectionError(UNKNOWN_CTE)
     S.binary_size(data, root, sec.part)      # BINARY.SIZE[part]
+    S.binary_range(root, sec.part)           # (start, end, cte): read_range + S.decode_body
     S.binary_literal8(root, sec.part, value) # send as ~{n} (Dovecot's choice) or {n}
 
     mt = T.MessageText(data, root)           # SEARCH: decodes once, per message

@@ -285,3 +285,18 @@ def binary_literal8(root: Part, part: tuple[int, ...], value: bytes) -> bool:
     if p is None or p.is_multipart or p.message is not None:
         return False
     return (p.encoding or b"7bit").strip().lower() not in _IDENTITY
+
+
+def binary_range(root: Part, part: tuple[int, ...]) -> tuple[int, int, bytes | None]:
+    """For BINARY[part] served from a cached tree: ``(start, end, encoding)`` where the raw
+    bytes ``data[start:end]`` go through ``decode_body(raw, encoding)`` unless encoding is
+    None (nothing to decode). A nonexistent part gives ``(0, 0, None)``."""
+    if not part:
+        return (root.header_start, root.body_end, None)
+    p = part_by_number(root, list(part))
+    if p is None:
+        return (0, 0, None)
+    if p.is_multipart or p.message is not None:
+        return (p.body_start, p.body_end, None)
+    enc = (p.encoding or b"7bit").strip().lower()
+    return (p.body_start, p.body_end, None if enc in _IDENTITY else enc)

@@ -15,6 +15,7 @@ from mailhub.mime.sections import (
     SectionErrorKind,
     binary,
     binary_literal8,
+    binary_range,
     binary_size,
     decode_body,
     extract,
@@ -194,6 +195,12 @@ def test_serialised_tree_serves_the_same_sections(data: bytes) -> None:
             want = None
         try:
             assert binary(data, copy, num) == want
+        except SectionError:
+            assert want is None
+        start, end, enc = binary_range(copy, num)
+        try:
+            raw = data[start:end]
+            assert (raw if enc is None else decode_body(raw, enc)) == want
         except SectionError:
             assert want is None
     assert loads(b"not json") is None
