@@ -124,12 +124,21 @@ class Pop3Env:
         self.servers = []
         await self.ctx.store.close()
 
+    async def _cancel_leftovers(self) -> None:
+        """Cancel what is still scheduled (store background syncs), as ``serve`` does."""
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=5)
+
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def shutdown(self) -> None:
         self.stop()
+        self.call(self._cancel_leftovers())
         self.loop.call_soon_threadsafe(self.loop.stop)
         if self._thread is not None:
             self._thread.join(10)
