@@ -1,0 +1,365 @@
+"""The FETCH engine: typed attributes + index entries in, FETCH responses out (RFC 9051 §6.4.5).
+
+Sans-socket and session-free: :class:`Fetcher` takes the mailbox (``store.api.Mailbox``), the
+attributes the parser produced (macros already expanded) and :class:`FetchOptions` saying
+what the session knows (UID command, read-only, CONDSTORE enabled, which UIDs are \\Recent).
+:meth:`Fetcher.responses` yields one :class:`FetchResponse` per message, so a FETCH over
+100,000 messages holds one response at a time, and big bodies are
+:class:`~mailhub.imap.proto.values.BodyRef` pieces that the connection streams.
+
+Semantics that live here rather than in the handler:
+
+* RFC 9051 §6.4.5: BODY[...] (not PEEK), BINARY[...] and RFC822 / RFC822.TEXT set \\Seen
+  unless the mailbox is read-only (EXAMINE); the changed flags come back as FLAGS in the
+  same response (with MODSEQ under CONDSTORE, RFC 7162 §3.1.4). \\Seen is set with one
+  ``store_flags`` call per batch of messages, not one per message.
+* RFC 9051 §6.4.9: UID FETCH answers always carry UID (we put it first, as Dovecot does).
+* RFC 7162 §3.1.4.1: CHANGEDSINCE keeps only messages whose MODSEQ is higher and implies
+  MODSEQ; the handler computes VANISHED (§3.2.6) with :func:`vanished_uids`.
+* RFC 3516: BINARY of an unknown Content-Transfer-Encoding stops the command with
+  ``NO [UNKNOWN-CTE]`` (:class:`FetchFailed`); earlier responses stay valid.
+* A message expunged by another session meanwhile is skipped and counted in
+  :attr:`Fetcher.missing` (the handler answers ``OK [EXPUNGEISSUED]``, as Dovecot does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailhub.errors import MailError, MailErrorKind
+from mailhub.imap.fetch_items import STREAM_THRESHOLD, MessageAccess, MessageOpener, range_chunks
+from mailhub.imap.proto.codes import Code, ResponseCode
+from mailhub.imap.proto.fetch import FetchAtt, Section
+from mailhub.imap.proto.responses import FetchResponse, fetch_flags, fetch_internaldate
+from mailhub.imap.proto.sequence import SequenceSet
+from mailhub.imap.proto.values import BodyRef, Literal, Raw, Value
+from mailhub.mime import sections as S
+from mailhub.mime.structure import part_by_number
+from mailhub.store.api import MessageSource
+from mailhub.store.flags import SEEN, SYSTEM_FLAGS, FlagOp
+from mailhub.store.model import MessageInfo
+
+__all__ = [
+    "FetchFailed",
+    "FetchMailbox",
+    "FetchOptions",
+    "Fetcher",
+    "flag_values",
+    "vanished_uids",
+]
+
+SEEN_BATCH = 256  # messages whose \Seen is set by one store call
+_SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_STRUCTURE = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE"})
+
+
+class FetchMailbox(MessageOpener, Protocol):
+    """What FETCH needs of ``store.api.Mailbox``."""
+
+    async def store_flags(
+        self,
+        uids: Iterable[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[MessageInfo], list[int]]: ...
+
+
+class FetchFailed(Exception):
+    """The command must end with ``status [code] text`` (after the responses already sent)."""
+
+    def __init__(self, status: str, text: str, code: ResponseCode | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    """What the session contributes to a FETCH.
+
+    ``condstore``: CONDSTORE/QRESYNC is enabled (RFC 7162 §3.1): FLAGS go out with MODSEQ.
+    ``is_recent``: whether a UID is \\Recent in this session (IMAP4rev1 only; None = never).
+    """
+
+    uid_command: bool = False
+    readonly: bool = False
+    condstore: bool = False
+    changedsince: int | None = None
+    is_recent: Callable[[int], bool] | None = None
+
+
+def flag_values(flags: Iterable[str], recent: bool = False) -> tuple[Value, ...]:
+    """FLAGS in a stable order: system flags (RFC order), \\Recent, then keywords sorted."""
+    fs = set(flags)
+    out = [f for f in _SYSTEM_ORDER if f in fs]
+    if recent:
+        out.append("\\Recent")
+    out += sorted(f for f in fs if f not in SYSTEM_FLAGS and f != "\\Recent")
+    return fetch_flags(out)
+
+
+def _mime_section(sec: Section) -> S.Section:
+    return S.Section(
+        sec.part, sec.text, tuple(h.encode("utf-8", "surrogateescape") for h in sec.headers)
+    )
+
+
+def _response_name(att: FetchAtt) -> str:
+    """The echo of an attribute; HEADER.FIELDS names upper-cased as Dovecot sends them."""
+    sec = att.section
+    if sec is not None and sec.headers:
+        att = dataclasses.replace(
+            att, section=dataclasses.replace(sec, headers=tuple(h.upper() for h in sec.headers))
+        )
+    return att.response_name()
+
+
+def _clip(start: int, end: int, partial: tuple[int, int] | None) -> tuple[int, int]:
+    """Apply ``<origin.count>`` to a byte range (RFC 9051 §6.4.5: past the end is empty)."""
+    if partial is None:
+        return start, end
+    origin, count = partial
+    s = min(start + origin, end)
+    return s, min(s + count, end)
+
+
+def vanished_uids(
+    expunged: Iterable[int], uidset: SequenceSet, uid_next: int, saved: Sequence[int] = ()
+) -> list[int]:
+    """UIDs of a UID FETCH set that were expunged (RFC 7162 §3.2.6 VANISHED (EARLIER)).
+
+    ``*`` is the highest UID ever assigned (``uid_next - 1``), so a deleted last message
+    is reported too.
+    """
+    s = uidset.with_saved(saved) if uidset.saved else uidset
+    largest = max(uid_next - 1, 0)
+    bounds = list(s.bounds(largest))
+    return sorted(u for u in set(expunged) if any(lo <= u <= hi for lo, hi in bounds))
+
+
+class Fetcher:
+    """Produces the FETCH responses of one command. See the module docstring."""
+
+    def __init__(
+        self,
+        mailbox: FetchMailbox,
+        atts: Sequence[FetchAtt],
+        options: FetchOptions | None = None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.options = opts = options or FetchOptions()
+        seen: set[str] = set()
+        ordered: list[FetchAtt] = []
+        if opts.uid_command:
+            ordered.append(FetchAtt("UID"))
+            seen.add("UID")
+        for att in atts:
+            name = _response_name(att)
+            if name not in seen:
+                seen.add(name)
+                ordered.append(att)
+        self.atts: tuple[FetchAtt, ...] = tuple(ordered)
+        self.names = tuple(_response_name(a) for a in self.atts)
+        self.sets_seen = not opts.readonly and any(a.sets_seen for a in self.atts)
+        self.wants_flags = "FLAGS" in seen
+        self.wants_modseq = "MODSEQ" in seen
+        self.updated: dict[int, MessageInfo] = {}
+        """UID -> new index entry, for messages whose \\Seen this FETCH set."""
+        self.missing: list[int] = []
+        """UIDs that were expunged by someone else and so got no response."""
+
+    # -------------------------------------------------------------------------- driving
+    async def responses(
+        self, targets: Iterable[tuple[int, MessageInfo]]
+    ) -> AsyncIterator[FetchResponse]:
+        """One response per (sequence number, index entry), in the given order.
+
+        Raises :class:`FetchFailed` (e.g. ``NO [UNKNOWN-CTE]``) when the command must stop.
+        """
+        changedsince = self.options.changedsince
+        batch: list[tuple[int, MessageInfo]] = []
+        for seq, info in targets:
+            if changedsince is not None and info.modseq <= changedsince:
+                continue
+            batch.append((seq, info))
+            if len(batch) >= SEEN_BATCH:
+                async for resp in self._batch(batch):
+                    yield resp
+                batch = []
+        if batch:
+            async for resp in self._batch(batch):
+                yield resp
+
+    async def _batch(self, batch: list[tuple[int, MessageInfo]]) -> AsyncIterator[FetchResponse]:
+        changed: dict[int, MessageInfo] = {}
+        if self.sets_seen:
+            unseen = [info.uid for _, info in batch if SEEN not in info.flags]
+            if unseen:
+                infos, _ = await self.mailbox.store_flags(unseen, FlagOp.ADD, frozenset({SEEN}))
+                changed = {i.uid: i for i in infos}
+                self.updated.update(changed)
+        for seq, info in batch:
+            new = changed.get(info.uid)
+            try:
+                resp = await self.fetch_one(seq, new or info, flags_changed=new is not None)
+            except MailError as exc:
+                if exc.kind is not MailErrorKind.EXPUNGED:
+                    raise
+                self.missing.append(info.uid)
+                continue
+            yield resp
+
+    # ------------------------------------------------------------------------ one message
+    async def fetch_one(
+        self, seq: int, info: MessageInfo, *, flags_changed: bool = False
+    ) -> FetchResponse:
+        """The response for one message (``flags_changed``: this FETCH just set \\Seen)."""
+        opts = self.options
+        acc = MessageAccess(self.mailbox, info.uid, info.size)
+        items: list[tuple[str, Value]] = []
+        for att, name in zip(self.atts, self.names, strict=True):
+            items.append((name, await self._value(att, info, acc)))
+        show_flags = self.wants_flags or flags_changed
+        if flags_changed and not self.wants_flags:
+            items.append(("FLAGS", self._flags(info)))
+        if not self.wants_modseq and (
+            opts.changedsince is not None or (opts.condstore and show_flags)
+        ):
+            items.append(("MODSEQ", info.modseq))
+        return FetchResponse(seq, tuple(items))
+
+    def _flags(self, info: MessageInfo) -> tuple[Value, ...]:
+        rec = self.options.is_recent
+        return flag_values(info.flags, rec is not None and rec(info.uid))
+
+    async def _value(self, att: FetchAtt, info: MessageInfo, acc: MessageAccess) -> Value:
+        name = att.name
+        if att.section is None:
+            if name == "UID":
+                return info.uid
+            if name == "FLAGS":
+                return self._flags(info)
+            if name == "INTERNALDATE":
+                return fetch_internaldate(info.internal_date)
+            if name == "RFC822.SIZE":
+                return info.size
+            if name == "MODSEQ":
+                return info.modseq
+            if name in _STRUCTURE:
+                vals = await acc.values()
+                if name == "ENVELOPE":
+                    return Raw(vals.envelope)
+                return Raw(vals.body if name == "BODY" else vals.bodystructure)
+            if name == "RFC822":
+                return await self._body(acc, Section(), None)
+            if name == "RFC822.HEADER":
+                return await self._body(acc, Section(text="HEADER"), None)
+            if name == "RFC822.TEXT":
+                return await self._body(acc, Section(text="TEXT"), None)
+            raise FetchFailed("BAD", f"Unknown FETCH attribute {name}")
+        if name == "BODY":
+            return await self._body(acc, att.section, att.partial)
+        if name == "BINARY":
+            return await self._binary(acc, att.section.part, att.partial)
+        if name == "BINARY.SIZE":
+            return await self._binary_size(acc, att.section.part)
+        raise FetchFailed("BAD", f"Unknown FETCH attribute {name}")
+
+    # --------------------------------------------------------------------------- sections
+    async def _range(
+        self, acc: MessageAccess, start: int, end: int, *, binary: bool = False
+    ) -> Value:
+        """A literal of bytes ``start..end``: sliced from a small message, streamed from a
+        big one. BODY[] turns NUL into 0x80 (plain literal); BINARY keeps it (literal8)."""
+        if end - start <= STREAM_THRESHOLD or acc.small:
+            data = await acc.span(start, end)
+            if binary:
+                return Literal(data, binary=b"\x00" in data)
+            return Literal(S.nul_safe(data))
+        source = await acc.source()
+        return _stream(source, start, end, binary)
+
+    async def _body(
+        self, acc: MessageAccess, section: Section, partial: tuple[int, int] | None
+    ) -> Value:
+        if not section.part and section.text is None:  # BODY[]: no parse needed
+            if acc.small:
+                data = await acc.data()
+                start, end = _clip(0, len(data), partial)
+                return Literal(S.nul_safe(data[start:end]))
+            start, end = _clip(0, acc.size, partial)
+            return await self._range(acc, start, end)
+        sec = _mime_section(section)
+        root = await acc.root()
+        rng = S.section_range(root, sec)
+        if rng is not None:
+            start, end = _clip(rng[0], rng[1], partial)
+            return await self._range(acc, start, end)
+        hrng = S.header_range(root, sec)
+        value = b"" if hrng is None else S.filter_header(await acc.span(*hrng), sec)
+        if partial is not None:
+            value = S.partial(value, partial[0], partial[1])
+        return Literal(S.nul_safe(value))
+
+    async def _binary(
+        self, acc: MessageAccess, part: tuple[int, ...], partial: tuple[int, int] | None
+    ) -> Value:
+        if not part:
+            if acc.small:
+                data = await acc.data()
+                start, end = _clip(0, len(data), partial)
+                return Literal(data[start:end], binary=b"\x00" in data)
+            start, end = _clip(0, acc.size, partial)
+            return await self._range(acc, start, end, binary=True)
+        root = await acc.root()
+        p = part_by_number(root, list(part))
+        if p is None:
+            return Literal(b"")
+        if p.is_multipart or p.message is not None or _identity(p.encoding):
+            start, end = _clip(p.body_start, p.body_end, partial)
+            return await self._range(acc, start, end, binary=True)
+        value = _decode(await acc.span(p.body_start, p.body_end), p.encoding)
+        literal8 = S.binary_literal8(root, part, value)
+        if partial is not None:
+            value = S.partial(value, partial[0], partial[1])
+        return Literal(value, binary=literal8)
+
+    async def _binary_size(self, acc: MessageAccess, part: tuple[int, ...]) -> int:
+        if not part:
+            return len(await acc.data()) if acc.small else acc.size
+        root = await acc.root()
+        p = part_by_number(root, list(part))
+        if p is None:
+            return 0
+        if p.is_multipart or p.message is not None or _identity(p.encoding):
+            return p.body_size
+        return len(_decode(await acc.span(p.body_start, p.body_end), p.encoding))
+
+
+def _identity(encoding: bytes | None) -> bool:
+    return (encoding or b"7bit").strip().lower() in (b"7bit", b"8bit", b"binary")
+
+
+def _decode(raw: bytes, encoding: bytes | None) -> bytes:
+    try:
+        return S.decode_body(raw, encoding)
+    except S.SectionError as exc:
+        if exc.kind is S.SectionErrorKind.UNKNOWN_CTE:
+            raise FetchFailed(
+                "NO",
+                "Unknown Content-Transfer-Encoding",
+                ResponseCode.of(Code.UNKNOWN_CTE),
+            ) from None
+        raise
+
+
+def _stream(source: MessageSource, start: int, end: int, binary: bool) -> BodyRef:
+    def chunks() -> AsyncIterator[bytes]:
+        return range_chunks(source, start, end, nul_safe=not binary)
+
+    return BodyRef(end - start, chunks, binary=binary)
