@@ -171,6 +171,9 @@ class Connection(Protocol):
     async def start_compress(self) -> None:
         """Switch both directions to DEFLATE (after COMPRESS's OK was flushed)."""
 
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (before STARTTLS's OK, RFC 9051 §6.2.1)."""
+
 
 Handler = Callable[["Session", Any], Awaitable[Tagged]]
 
@@ -266,6 +269,8 @@ class Session:
         self.closing = False  # set by LOGOUT / fatal conditions: the driver closes after
         self.last_activity = time.monotonic()
         self.client_id: str | None = None
+        # Run by the driver after the tagged reply was flushed (STARTTLS, COMPRESS).
+        self.after_reply: Callable[[], Awaitable[None]] | None = None
 
     # -- derived flags ---------------------------------------------------------------------
     @property
@@ -294,8 +299,8 @@ class Session:
     def cleartext_auth_allowed(self) -> bool:
         from mailhub.net.tls import is_loopback
 
-        return self.conn.secure or self.settings.allow_cleartext_auth or is_loopback(
-            self.conn.peer_ip
+        return (
+            self.conn.secure or self.settings.allow_cleartext_auth or is_loopback(self.conn.peer_ip)
         )
 
     def capabilities(self) -> tuple[str, ...]:
@@ -325,11 +330,15 @@ class Session:
 
     @staticmethod
     def ok(cmd: Command, text: str, code: Code | ResponseCode | None = None) -> Tagged:
-        return Tagged(cmd.tag, "OK", text, ResponseCode.of(code) if isinstance(code, Code) else code)
+        return Tagged(
+            cmd.tag, "OK", text, ResponseCode.of(code) if isinstance(code, Code) else code
+        )
 
     @staticmethod
     def no(cmd: Command, text: str, code: Code | ResponseCode | None = None) -> Tagged:
-        return Tagged(cmd.tag, "NO", text, ResponseCode.of(code) if isinstance(code, Code) else code)
+        return Tagged(
+            cmd.tag, "NO", text, ResponseCode.of(code) if isinstance(code, Code) else code
+        )
 
     @staticmethod
     def bad(cmd: Command, text: str, code: Code | ResponseCode | None = None) -> Tagged:
