@@ -43,9 +43,7 @@ def ordered_subject(msgs: Sequence[ThreadMsg]) -> list[ThreadNode]:
     for m in sorted(msgs, key=lambda m: m.order):
         groups.setdefault(T.base_subject(m.subject).casefold(), []).append(m)
     threads = sorted(groups.values(), key=lambda g: g[0].order)
-    return [
-        ThreadNode(g[0].number, tuple(ThreadNode(m.number) for m in g[1:])) for g in threads
-    ]
+    return [ThreadNode(g[0].number, tuple(ThreadNode(m.number) for m in g[1:])) for g in threads]
 
 
 class _C:
