@@ -204,6 +204,7 @@ def _mailbox(p: _P) -> Address | None:
     c = p.peek()
     if c == 0x3C:
         return _angle(p, phrase or None)
+    after_phrase = p.pos
     p.pos = start
     p.comment = None
     local = p.local_part()
@@ -211,11 +212,15 @@ def _mailbox(p: _P) -> Address | None:
     if p.peek() == 0x40:
         p.pos += 1
         host = p.domain()
+    elif phrase and (b" " in phrase or p.d[start : start + 1] == b'"'):
+        # several words (or a quoted string) and no address at all: a display name alone
+        p.pos = after_phrase
+        return Address(phrase, None, MISSING_MAILBOX, MISSING_DOMAIN)
     p.cfws()
     name = p.comment
-    if not local and host is None:
-        return None
-    return Address(name or None, None, local or MISSING_MAILBOX, host or MISSING_DOMAIN)
+    if not local:
+        return None  # nothing, or "@domain" without a mailbox: Dovecot drops it too
+    return Address(name or None, None, local, host or MISSING_DOMAIN)
 
 
 def _skip_junk(p: _P) -> None:
@@ -258,6 +263,8 @@ def parse_addresses(value: bytes | None) -> list[Address]:
                 if p.pos == before:
                     p.pos += 1
             out.append(Address(None, None, None, None))
+            if p.peek() not in (-1, 0x2C):
+                break  # RFC 5322 needs a comma after a group; like Dovecot, stop here
             continue
         p.pos = start
         a = _mailbox(p)

@@ -124,8 +124,11 @@ class _Lexer:
             self.pos += 1
         return d[start : self.pos]
 
-    def quoted(self) -> bytes:
-        """Read a quoted-string (the opening quote is at pos); unescape quoted-pairs."""
+    def quoted(self) -> bytes | None:
+        """Read a quoted-string (the opening quote is at pos); unescape quoted-pairs.
+
+        None when the closing quote is missing (the value is then not trusted).
+        """
         d, n = self.data, len(self.data)
         self.pos += 1
         out = bytearray()
@@ -133,16 +136,16 @@ class _Lexer:
             c = d[self.pos]
             if c == 0x22:
                 self.pos += 1
-                break
+                return bytes(out)
             if c == 0x5C and self.pos + 1 < n:
                 self.pos += 1
                 c = d[self.pos]
             if c not in (0x0D, 0x0A):
                 out.append(c)
             self.pos += 1
-        return bytes(out)
+        return None
 
-    def value(self) -> bytes:
+    def value(self) -> bytes | None:
         if self.peek() == 0x22:
             return self.quoted()
         return self.token()
@@ -171,6 +174,8 @@ def _params(lex: _Lexer) -> list[tuple[bytes, bytes]]:
             continue
         lex.pos += 1
         val = lex.value()
+        if val is None:  # unterminated quoted string: dropped, as Dovecot does
+            break
         raw.append((key, val))
     return merge_rfc2231(raw)
 
@@ -222,8 +227,8 @@ def parse_content_type(raw: bytes | None) -> tuple[bytes, bytes, list[tuple[byte
         return None
     lex.pos += 1
     sub = lex.token()
-    if not sub:
-        return None
+    if not sub or lex.peek() not in (None, 0x3B):
+        return None  # junk after the subtype: invalid, so text/plain (RFC 2045 §5.2)
     return typ, sub, _params(lex)
 
 

@@ -34,8 +34,14 @@ def main(src: pathlib.Path, binary: bool) -> int:
     dv = Dovecot()
     diffs: collections.Counter[str] = collections.Counter()
     try:
-        for _, data in msgs:
-            dv.command(b"APPEND INBOX {%d+}\r\n" % len(data) + data)
+        appended = []
+        for name, data in msgs:
+            _, tagged = dv.command(b"APPEND INBOX {%d+}\r\n" % len(data) + data)
+            if _status(tagged).startswith("OK"):
+                appended.append((name, data))
+            else:
+                print(f"-- {name}: Dovecot refused the APPEND ({tagged!r}), skipped")
+        msgs = appended
         dv.command(b"SELECT INBOX")
         for i, (name, data) in enumerate(msgs, 1):
             for item in items_for(data):
