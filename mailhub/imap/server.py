@@ -47,8 +47,9 @@ from mailhub.imap.proto import (
 from mailhub.imap.proto.commands import Command
 from mailhub.imap.proto.responses import Continuation, Untagged
 from mailhub.imap.proto.values import Piece
+from mailhub.imap.proxied_tls import start_proxied_tls
 from mailhub.imap.session import Session, note_server_bug
-from mailhub.net.proxy import ProxyError, is_trusted
+from mailhub.net.proxy import ProxyError, ProxyHeader, is_trusted
 from mailhub.net.stream import read_proxy_header
 
 log = logging.getLogger("mailhub.imap")
@@ -89,9 +90,20 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
     for port, implicit in listeners:
         if not port:
             continue
-        # Behind trusted proxies the PROXY header precedes the TLS handshake, so the
-        # connection handler does the handshake itself after reading it.
-        tls = _listener_context(ctx) if implicit and not proxied else None
+        if implicit and proxied:
+            # Behind trusted proxies the PROXY header precedes the TLS handshake.
+            servers.append(
+                await start_proxied_tls(
+                    settings.host,
+                    port,
+                    partial(_handle_proxied, ctx),
+                    ctx.tls.server_context,
+                    settings.trusted_proxies,
+                    settings.limits.prelogin_timeout,
+                )
+            )
+            continue
+        tls = _listener_context(ctx) if implicit else None
         server = await asyncio.start_server(
             partial(_handle, ctx, implicit),
             settings.host,
@@ -104,17 +116,32 @@ async def start(ctx: ServerContext) -> list[asyncio.AbstractServer]:
     return servers
 
 
+async def _handle_proxied(
+    ctx: ServerContext,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    header: ProxyHeader | None,
+) -> None:
+    await _handle(ctx, True, reader, writer, header=header, header_read=True)
+
+
 async def _handle(
     ctx: ServerContext,
     implicit_tls: bool,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    *,
+    header: ProxyHeader | None = None,
+    header_read: bool = False,
 ) -> None:
     peername = writer.get_extra_info("peername")
     ip = str(peername[0]) if peername else "?"
     port = peername[1] if peername else 0
     settings = ctx.settings
-    if is_trusted(ip, settings.trusted_proxies):
+    if header_read:
+        if header is not None and header.source is not None:
+            ip, port = header.source
+    elif is_trusted(ip, settings.trusted_proxies):
         try:
             header = await read_proxy_header(reader, settings.limits.prelogin_timeout)
         except (ProxyError, TimeoutError, ConnectionError) as exc:
@@ -135,9 +162,7 @@ async def _handle(
     try:
         with ctx.track_connection():
             if implicit_tls:
-                if writer.get_extra_info("ssl_object") is None:
-                    await conn.start_tls()
-                conn.secure = True
+                conn.secure = True  # the listener did the handshake
             watcher = asyncio.ensure_future(conn.watch_shutdown())
             try:
                 await _serve(ctx, session, conn)

@@ -365,7 +365,6 @@ class Session:
             result: Tagged = Tagged(
                 cmd.tag, "BAD", f"{spec.name} not allowed {_state_text(self.state)}"
             )
-            self.protocol_errors += 1
         else:
             handler = _handler(spec.name)
             if handler is None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from imap_raw import RawImap
 from mailhub_proc import MailhubServer
 
 FAST = {"limits": {"failed_login_delay": 0.05}}
@@ -53,3 +54,22 @@ def msg(subject: str = "hello", body: str = "body text\r\n") -> bytes:
         f"Message-ID: <{subject.replace(' ', '.')}@example.org>\r\n"
         f"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\n{body}"
     ).encode()
+
+
+@pytest.fixture
+def raw(server: MailhubServer) -> Iterator[Callable[..., RawImap]]:
+    """``raw(login=True, port="imap")`` -> a byte-exact client (see ``imap_raw``)."""
+    clients: list[RawImap] = []
+
+    def make(login: bool = True, port: str = "imap", **kw: Any) -> RawImap:
+        if port == "imaps":
+            kw.setdefault("tls", server.ssl_context())
+        c = RawImap(server.host, server.ports[port], **kw)
+        clients.append(c)
+        if login:
+            c.login(server.user, server.password)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
