@@ -150,16 +150,18 @@ def filter_header(block: bytes, section: Section) -> bytes:
     chunks = H.raw_fields(block)
     if not chunks:
         return b""
-    out = [c for name, c in chunks if name is not None and (name in wanted) == keep]
-    # The end-of-header line: the blank line when there is one. Without one the last line
-    # plays that role: if selected it is sent once (completed with CRLF when the message
-    # cut it short), else a CRLF stands in for it. Dovecot's answers here depend on its
-    # header cache; this matches them for uncached fields and is always well-formed.
-    last_name, last = chunks[-1]
-    if last_name is None or (last_name in wanted) != keep:
+    # Dovecot's rules, checked against its answers (tests/mime/fixtures, compare_dovecot.py):
+    # HEADER.FIELDS sends each selected field ending in CRLF, then the end-of-header CRLF;
+    # HEADER.FIELDS.NOT sends the other fields as stored, plus the blank line if there is one.
+    if keep:
+        out = [
+            c if c.endswith(b"\n") else c + b"\r\n"
+            for name, c in chunks
+            if name is not None and name in wanted
+        ]
         out.append(b"\r\n")
-    elif not last.endswith(b"\n"):
-        out[-1] += b"\r\n"
+    else:
+        out = [c for name, c in chunks if name is None or name not in wanted]
     return b"".join(out)
 
 

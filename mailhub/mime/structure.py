@@ -58,6 +58,7 @@ class Part:
     cut_header_end: int = 0  # then: the header's end without the line break before it
     preamble_end: int = -1  # multipart: where the first delimiter line starts (-1: none)
     epilogue_start: int = -1  # multipart: just after the close delimiter line (-1: none)
+    is_mime: bool = True  # False: a message without MIME-Version and Content-Type
 
     @property
     def header_size(self) -> int:
@@ -85,8 +86,15 @@ class Part:
         return self.message is not None
 
     def header(self, name: bytes) -> bytes | None:
-        """Unfolded value of the first ``name`` field of this part's header."""
-        return H.first_value(self.fields, name.lower())
+        """Unfolded value of the first ``name`` field of this part's header.
+
+        Content-* fields of a message that is not MIME (no MIME-Version, no Content-Type;
+        RFC 2045 §4) are ignored, as Dovecot ignores them.
+        """
+        lname = name.lower()
+        if not self.is_mime and lname.startswith(b"content-"):
+            return None
+        return H.first_value(self.fields, lname)
 
     @property
     def encoding(self) -> bytes | None:
@@ -221,11 +229,14 @@ class _Scanner:
             return b + 2, None
         return limit, hit
 
-    def part(self, pos: int, depth: int, default_digest: bool) -> tuple[Part, _Hit | None]:
+    def part(
+        self, pos: int, depth: int, default_digest: bool, msg_root: bool = False
+    ) -> tuple[Part, _Hit | None]:
         self.count += 1
         data = self.data
         body_start, hit = self.header_end(pos)
         fields = H.split_fields(data[pos:body_start])
+        is_mime = not msg_root or any(n in (b"mime-version", b"content-type") for n, _ in fields)
         ct = H.parse_content_type(H.first_value(fields, b"content-type"))
         explicit = ct is not None
         params: list[tuple[bytes, bytes]] = []
@@ -234,6 +245,7 @@ class _Scanner:
         else:
             typ, sub, params = ct
         p = Part(pos, body_start, body_start, fields, typ, sub, params, explicit_type=explicit)
+        p.is_mime = is_mime
         ltyp, lsub = typ.lower(), sub.lower()
         capped = depth >= MAX_DEPTH or self.count >= MAX_PARTS
         if hit is not None:
@@ -248,7 +260,7 @@ class _Scanner:
         if ltyp == b"multipart" and not capped:
             hit = self._multipart(p, depth)
         elif ltyp == b"message" and lsub == b"rfc822" and not capped:
-            child, hit = self.part(body_start, depth + 1, False)
+            child, hit = self.part(body_start, depth + 1, False, True)
             p.message = child
             p.body_end = child.body_end
         else:
@@ -305,7 +317,7 @@ def _empty(pos: int) -> Part:
 def parse(data: bytes) -> Part:
     """Parse a whole message into its part tree. Never raises on any bytes."""
     sc = _Scanner(data)
-    root, _ = sc.part(0, 0, False)
+    root, _ = sc.part(0, 0, False, True)
     return root
 
 
@@ -363,7 +375,7 @@ def _to_obj(p: Part) -> list[object]:
         p.subtype.decode("latin-1"),
         [[k.decode("latin-1"), v.decode("latin-1")] for k, v in p.params],
         fields,
-        int(p.explicit_type) | (int(p.header_cut) << 1),
+        int(p.explicit_type) | (int(p.header_cut) << 1) | (int(p.is_mime) << 2),
         p.cut_header_end,
         p.preamble_end,
         p.epilogue_start,
@@ -385,6 +397,7 @@ def _from_obj(o: list[Any]) -> Part:
         lines=int(o[3]),
         explicit_type=bool(flags & 1),
         header_cut=bool(flags & 2),
+        is_mime=bool(flags & 4),
         cut_header_end=int(o[9]),
         preamble_end=int(o[10]),
         epilogue_start=int(o[11]),
