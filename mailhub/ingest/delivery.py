@@ -5,8 +5,8 @@ sub-address, catch-all), on the trace headers a stored copy carries, and on whic
 temporary. Keeping that here means the protocol code only maps a :class:`MailError` to a reply
 (:func:`reply_for`, the single MailErrorKind -> SMTP/LMTP table) and never decides policy.
 
-A message is acknowledged only after ``Mailbox.append`` returned, and the store contract says an
-append returns once the file is fsynced in its final place. Anything that goes wrong and is not
+A message is acknowledged only after ``Mailbox.deliver`` returned, and the store contract says
+it returns once the file is fsynced in its final place. Anything that goes wrong and is not
 the recipient's own fault (unknown address, over quota, too big) becomes ``MailError(TEMP)`` so
 the sending MTA keeps the message and retries: a duplicate is better than a lost message.
 """
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from mailhub.auth.model import AccountRecord
 from mailhub.config import Settings
 from mailhub.errors import MailError, MailErrorKind
+from mailhub.ingest.batch import GroupCommit
 from mailhub.store.api import Account, Mailstore
 from mailhub.store.model import INBOX, NewMessage, QuotaLimits
 
@@ -184,6 +185,7 @@ class DeliveryAgent:
         self.store = store
         self.directory = directory
         self.settings = settings
+        self._group = GroupCommit()  # concurrent deliveries to one folder share a commit
 
     # -- resolution ---------------------------------------------------------------------------
 
@@ -367,8 +369,8 @@ class DeliveryAgent:
                 )
                 target = INBOX
                 mailbox = await account.open_mailbox(target)
-            infos = await mailbox.deliver([NewMessage(message)])
-            return RecipientResult(rcpt.address, True, None, target, infos[0].uid)
+            info = await self._group.deliver(rcpt.account, mailbox, NewMessage(message))
+            return RecipientResult(rcpt.address, True, None, target, info.uid)
         except MailError as exc:
             if exc.kind in (MailErrorKind.NOQUOTA, MailErrorKind.TOOBIG):
                 return RecipientResult(rcpt.address, False, exc, target, None)

@@ -138,6 +138,13 @@ def start_server(settings: Settings, frontends: tuple[str, ...]) -> IngestServer
             return
         ready.set()
         loop.run_forever()
+        # Stopped: let every connection task finish its cancellation, then close the loop.
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
     thread = threading.Thread(target=main, name="mailhub-test-server", daemon=True)
     thread.start()
@@ -154,17 +161,17 @@ def stop_server(server: IngestServer) -> None:
         from mailhub.ingest.server import drain
 
         await drain(10)
+        # Like serve's shutdown: end the sessions, then close the store under them.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         await server.ctx.store.close()
 
     with contextlib.suppress(Exception):
         server.run(shutdown(), timeout=30)
 
-    def stop_loop() -> None:
-        for task in asyncio.all_tasks(server.loop):
-            task.cancel()
-        server.loop.stop()
-
-    server.loop.call_soon_threadsafe(stop_loop)
+    server.loop.call_soon_threadsafe(server.loop.stop)
     server.thread.join(10)
 
 
