@@ -207,8 +207,9 @@ class _Scanner:
                 e -= 1
         return e
 
-    def header_end(self, pos: int) -> tuple[int, _Hit | None]:
-        """Where the header starting at ``pos`` ends (= body start), and a boundary hit inside.
+    def header_end(self, pos: int) -> tuple[int, _Hit | None, bool]:
+        """Where the header starting at ``pos`` ends (= body start), the next delimiter line
+        (if any) and whether the header ran into it.
 
         The blank-line search is bounded by the next delimiter line, so parts whose headers
         have no blank line cost O(distance to that delimiter), never a scan to the end of
@@ -218,23 +219,23 @@ class _Scanner:
         hit = self.find_boundary(pos)
         limit = self.n if hit is None else hit.line_start
         if data.startswith(b"\r\n", pos) and pos + 2 <= limit:
-            return pos + 2, None
+            return pos + 2, hit, False
         if data.startswith(b"\n", pos) and pos + 1 <= limit:
-            return pos + 1, None
+            return pos + 1, hit, False
         a = data.find(b"\n\r\n", pos, limit)
         b = data.find(b"\n\n", pos, limit)
         if a >= 0 and (b < 0 or a < b):
-            return a + 3, None
+            return a + 3, hit, False
         if b >= 0:
-            return b + 2, None
-        return limit, hit
+            return b + 2, hit, False
+        return limit, hit, hit is not None
 
     def part(
         self, pos: int, depth: int, default_digest: bool, msg_root: bool = False
     ) -> tuple[Part, _Hit | None]:
         self.count += 1
         data = self.data
-        body_start, hit = self.header_end(pos)
+        body_start, next_hit, cut = self.header_end(pos)
         fields = H.split_fields(data[pos:body_start])
         is_mime = not msg_root or any(n in (b"mime-version", b"content-type") for n, _ in fields)
         ct = H.parse_content_type(H.first_value(fields, b"content-type"))
@@ -248,8 +249,9 @@ class _Scanner:
         p.is_mime = is_mime
         ltyp, lsub = typ.lower(), sub.lower()
         capped = depth >= MAX_DEPTH or self.count >= MAX_PARTS
-        if hit is not None:
+        if cut:
             # the header ran into a delimiter: empty body, nothing nested to scan
+            hit = next_hit
             p.header_cut = True
             p.cut_header_end = self.trim(pos, body_start)
             if ltyp == b"multipart":
@@ -264,7 +266,7 @@ class _Scanner:
             p.message = child
             p.body_end = child.body_end
         else:
-            hit = self.find_boundary(body_start)
+            hit = next_hit  # same stack: the delimiter found after the header ends the body
             p.body_end = self.n if hit is None else self.trim(body_start, hit.line_start)
             if hit is not None and hit.line_start == body_start > pos:
                 # a delimiter right after the blank line takes that line break (RFC 2046
