@@ -223,7 +223,7 @@ class _Scanner:
         if data.startswith(b"\n", pos) and pos + 1 <= limit:
             return pos + 1, hit, False
         a = data.find(b"\n\r\n", pos, limit)
-        b = data.find(b"\n\n", pos, limit)
+        b = data.find(b"\n\n", pos, limit if a < 0 else a + 2)  # CRLF mail has no LF LF
         if a >= 0 and (b < 0 or a < b):
             return a + 3, hit, False
         if b >= 0:
