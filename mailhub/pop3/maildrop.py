@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,23 @@ def uidl_of(uid: int, uidvalidity: int) -> str:
     Both numbers are below 2**32, so the value is always 16 characters (RFC 1939 §7 allows 70).
     """
     return f"{uid:08x}{uidvalidity:08x}"
+
+
+# Whole LIST and UIDL bodies of recent maildrops, keyed by (account, UIDVALIDITY): a client
+# that polls an unchanged INBOX (fetchmail, a phone every few minutes) gets them without
+# formatting 10,000 lines again. An entry is used only for the very same message list.
+_LISTING_CACHE: OrderedDict[tuple[str, int], tuple[tuple[MessageInfo, ...], bytes, bytes]] = (
+    OrderedDict()
+)
+_LISTING_CACHE_SIZE = 64
+
+
+def _format_listings(messages: tuple[MessageInfo, ...], uidvalidity: int) -> tuple[bytes, bytes]:
+    numbered = list(enumerate(messages, 1))
+    listing = "".join([f"{n} {m.size}\r\n" for n, m in numbered]).encode()
+    v = f"{uidvalidity:08x}"
+    uidls = "".join([f"{n} {m.uid:08x}{v}\r\n" for n, m in numbered]).encode()
+    return listing, uidls
 
 
 def select_messages(
@@ -97,6 +115,31 @@ class Maildrop:
         for i, info in enumerate(self.messages, 1):
             if i not in deleted:
                 yield i, info
+
+    def _listings(self) -> tuple[bytes, bytes]:
+        key = (self.account.address, self.uidvalidity)
+        hit = _LISTING_CACHE.get(key)
+        if hit is not None and hit[0] == self.messages:  # identical objects: a fast compare
+            _LISTING_CACHE.move_to_end(key)
+            return hit[1], hit[2]
+        listing, uidls = _format_listings(self.messages, self.uidvalidity)
+        _LISTING_CACHE[key] = (self.messages, listing, uidls)
+        if len(_LISTING_CACHE) > _LISTING_CACHE_SIZE:
+            _LISTING_CACHE.popitem(last=False)
+        return listing, uidls
+
+    def list_body(self) -> bytes:
+        """``n size`` lines of every message not marked deleted, CRLF-terminated."""
+        if not self.deleted:
+            return self._listings()[0]
+        return "".join([f"{n} {m.size}\r\n" for n, m in self.live()]).encode()
+
+    def uidl_body(self) -> bytes:
+        """``n uidl`` lines of every message not marked deleted, CRLF-terminated."""
+        if not self.deleted:
+            return self._listings()[1]
+        v = f"{self.uidvalidity:08x}"
+        return "".join([f"{n} {m.uid:08x}{v}\r\n" for n, m in self.live()]).encode()
 
     def mark_deleted(self, msg: int) -> None:
         info = self.messages[msg - 1]

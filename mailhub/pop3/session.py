@@ -406,8 +406,9 @@ class Pop3Session:
             if isinstance(found, str):
                 return Reply(proto.err(found))
             return Reply(proto.ok(f"{cmd.msg} {found.size}"))
-        lines = [b"%d %d" % (n, info.size) for n, info in drop.live()]
-        return Reply(proto.ok(self._stat_text()) + proto.multiline(lines))
+        # Lines start with a digit: nothing to byte-stuff.
+        body: Body = [drop.list_body(), proto.TERMINATOR]
+        return Reply(proto.ok(self._stat_text()), body)
 
     async def _uidl(self, cmd: proto.Uidl) -> Reply:
         """UIDL [msg] (RFC 1939 §7): unique ids derived from (UID, UIDVALIDITY)."""
@@ -418,8 +419,8 @@ class Pop3Session:
             if isinstance(found, str):
                 return Reply(proto.err(found))
             return Reply(proto.ok(f"{cmd.msg} {uidl_of(found.uid, v)}"))
-        lines = [b"%d %08x%08x" % (n, info.uid, v) for n, info in drop.live()]
-        return Reply(proto.ok("Unique-ID listing follows") + proto.multiline(lines))
+        body: Body = [drop.uidl_body(), proto.TERMINATOR]
+        return Reply(proto.ok("Unique-ID listing follows"), body)
 
     async def _retr(self, cmd: proto.Retr) -> Reply:
         """RETR msg (RFC 1939 §5): the whole message, dot-stuffed and streamed.
