@@ -389,3 +389,27 @@ def test_json_logs_and_restart(mailhub_factory) -> None:  # type: ignore[no-unty
     assert server.listening == before
     listing = server.cli("user", "list", check=True)
     assert listing.stdout.startswith(server.user)
+
+
+def test_newcomer_flow_first_account_over_imaps(tmp_path: Path) -> None:
+    """README's first command: an empty data dir, the printed credentials, a TLS client."""
+    import imaplib
+
+    server = MailhubServer(tmp_path / "fresh", user="")
+    server.start()
+    try:
+        if "imaps" not in server.listening:
+            pytest.skip("IMAP frontend not present")
+        out = server.proc.stdout.readline() if server.proc and server.proc.stdout else ""
+        out += "".join(server.proc.stdout.readline() for _ in range(2)) if server.proc else ""
+        m = re.search(r"user:\s+(\S+)\s+password:\s+(\S+)", out)
+        assert m, out
+        imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"],
+                                 ssl_context=server.ssl_context())
+        try:
+            assert imap.login(m.group(1), m.group(2))[0] == "OK"
+            assert imap.select("INBOX")[0] == "OK"
+        finally:
+            imap.logout()
+    finally:
+        assert server.stop() == 0
