@@ -107,3 +107,26 @@ async def test_rescan_after_restart_finds_outside_changes(tmp_path: Path) -> Non
         assert [m.uid for m in snap.messages] == [1, 2]
     finally:
         await store.close()
+
+
+async def test_closing_with_a_sync_pending_logs_no_error(tmp_path: Path, caplog: object) -> None:
+    """Regression: a sync scheduled by a late watcher event ran after shutdown and logged
+    "Executor shutdown has been called"."""
+    import logging
+
+    from mailhub.store.maildir import MaildirMailstore
+
+    caplog.set_level(logging.ERROR)  # type: ignore[attr-defined]
+    store = MaildirMailstore(tmp_path)
+    account = await store.open_account("carol@example.org")
+    inbox = await account.open_mailbox("INBOX")
+    _drop(account.root, "1700000002.P3.otherhost", message("late"))
+    for _ in range(200):  # wait for the event: then its sync is scheduled but has not run
+        if inbox.dirty:
+            break
+        await asyncio.sleep(0.001)
+    assert inbox.dirty and inbox._sync_task is None
+    await store.close()
+    await asyncio.sleep(0.1)
+    assert inbox._sync_task is None, "a sync ran on a closed folder"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -118,6 +119,7 @@ class MaildirMailbox:
         self._scheduled: asyncio.TimerHandle | None = None
         self._sync_task: asyncio.Task[Sequence[Change]] | None = None
         self.watches: list[int] = []
+        self._closed = False
 
     @property
     def name(self) -> str:
@@ -137,14 +139,27 @@ class MaildirMailbox:
             self._account.bus.publish(self._account.address, changes)
 
     async def open(self) -> None:
+        self._closed = False
         self._publish(await asyncio.to_thread(self.core.open))
 
     async def close(self) -> None:
+        """Stop background syncs, then close the index (server shutdown, folder removed)."""
+        self._closed = True
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        task, self._sync_task = self._sync_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await asyncio.to_thread(self.core.close)
 
     # ------------------------------------------------------------------------ views
     def on_name_event(self, sub: str, name: str) -> None:
         """Watcher callback (event loop thread): remember the name, sync shortly after."""
+        if self._closed:
+            return
         if name:
             self._pending.add(f"{sub}/{name}")
         else:
