@@ -63,7 +63,7 @@ async def test_outside_flag_rename_and_delete_are_noticed(account: MaildirAccoun
         assert flags.messages[0].modseq > info.modseq
         os.unlink(account.root / "cur" / (name + "FS"))
         changes, _ = await _next_changes(sub, 1.0)
-    assert [c for c in changes if isinstance(c, MessagesExpunged)][0].uids == (info.uid,)
+    assert next(c for c in changes if isinstance(c, MessagesExpunged)).uids == (info.uid,)
     assert (await inbox.snapshot()).messages == ()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
