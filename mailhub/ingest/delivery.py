@@ -13,6 +13,7 @@ the sending MTA keeps the message and retries: a duplicate is better than a lost
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import re
@@ -186,14 +187,22 @@ class DeliveryAgent:
         self.directory = directory
         self.settings = settings
         self._group = GroupCommit()  # concurrent deliveries to one folder share a commit
+        self._opening: dict[str, asyncio.Lock] = {}
 
     # -- resolution ---------------------------------------------------------------------------
 
     async def open_account(self, rec: AccountRecord) -> Account:
-        """The account's store, with its current limits (the accounts file may have changed)."""
-        return await self.store.open_account(
-            rec.address, QuotaLimits(rec.quota_bytes, rec.quota_messages)
-        )
+        """The account's store, with its current limits (the accounts file may have changed).
+
+        Opens of one account are serialised: the first open creates the Maildir, and two
+        deliveries racing to create it (ten LMTP connections, or an alias and its account in
+        one message) made the store fail one of them. Later opens return the cached account.
+        """
+        lock = self._opening.setdefault(rec.address.lower(), asyncio.Lock())
+        async with lock:
+            return await self.store.open_account(
+                rec.address, QuotaLimits(rec.quota_bytes, rec.quota_messages)
+            )
 
     def _lookup(self, address: str) -> AccountRecord | None:
         try:
@@ -330,13 +339,16 @@ class DeliveryAgent:
         does not exist falls back to INBOX rather than losing or bouncing the message.
         """
         msgid = (received.queue_id if received else None) or _message_id(data) or "-"
-        results: list[RecipientResult] = []
-        for address in recipients:
+
+        async def one(address: str) -> RecipientResult:
             started = time.monotonic()
             result = await self._deliver_one(data, mail_from, address, folder, received)
-            results.append(result)
             self._log(msgid, mail_from, result, len(data), time.monotonic() - started)
-        return results
+            return result
+
+        # Recipients' copies are written concurrently (their fsyncs overlap); copies for one
+        # folder meet in the group commit. gather keeps the results in recipient order.
+        return list(await asyncio.gather(*(one(address) for address in recipients)))
 
     async def _deliver_one(
         self,

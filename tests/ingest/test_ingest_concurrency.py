@@ -237,14 +237,11 @@ def test_thousand_messages_with_concurrent_readers(make_server: Callable[..., An
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="store race (reported to the store owner): concurrent MaildirMailstore.open_account "
-    "of a new account initialises it twice and _fs.write_atomic's per-pid tmp name collides; "
-    "delivery answers 451 (the MTA retries), so nothing is lost, but it should be 250",
-)
 def test_concurrent_first_deliveries_to_a_new_account(make_server: Callable[..., Any]) -> None:
-    """Ten deliveries racing to open a never-used account's Maildir all succeed at once."""
+    """Ten deliveries racing to open a never-used account's Maildir all succeed at once.
+
+    (The store alone fails some of them - concurrent first opens both initialise the Maildir -
+    so the delivery agent serialises account opens.)"""
     srv: IngestServer = make_server()
     srv.add_account("fresh")
     fresh = f"fresh@{DOMAIN}"

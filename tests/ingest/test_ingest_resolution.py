@@ -97,3 +97,17 @@ def test_bare_local_part(server: IngestServer) -> None:
     assert f"Delivered-To: alice+Lists@{DOMAIN}".encode() in listed
     with server.lmtp() as client, pytest.raises(smtplib.SMTPRecipientsRefused):
         client.sendmail("s@remote.test", ["nobody"], message())
+
+
+def test_alias_and_account_in_one_message_to_a_new_account(server: IngestServer) -> None:
+    """Two copies for one never-used account, written concurrently: both stored."""
+    server.add_account("fay", aliases=[f"f@{DOMAIN}"])
+    with server.lmtp() as client:
+        assert client.sendmail("s@remote.test", [f"fay@{DOMAIN}", f"f@{DOMAIN}"], message()) == {}
+        code, text = client.getreply()  # smtplib.LMTP reads only the first DATA reply
+        assert code == 250, text
+    stored = server.messages(f"fay@{DOMAIN}")
+    assert sorted(m.split(b"\r\n")[1] for m in stored) == [
+        f"Delivered-To: f@{DOMAIN}".encode(),
+        f"Delivered-To: fay@{DOMAIN}".encode(),
+    ]
