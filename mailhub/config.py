@@ -78,6 +78,21 @@ class LogSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class MetricsSettings(_Section):
+    """Prometheus text-format endpoint (``GET /metrics``); off by default, loopback by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9317, ge=1, le=65535)
+
+
+class HealthSettings(_Section):
+    """Account ``mailhub health`` logs in with (greetings only when unset)."""
+
+    user: str | None = None
+    password_file: Path | None = None
+
+
 class Settings(_Section):
     """The whole configuration. ``data_dir`` holds accounts, mail and generated TLS files."""
 
@@ -96,3 +111,9 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    # Started as root (outside a container, for ports below 1024): bind, then switch to this
+    # user and group (group defaults to the user's primary group).
+    user: str | None = None
+    group: str | None = None
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
