@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib
 import os
 import secrets
 import sys
@@ -132,7 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("-f", "--from", dest="sender", metavar="SENDER",
                          help="envelope sender, written as Return-Path")
     deliver.add_argument("recipients", nargs="+", metavar="RECIPIENT")
+    for module_name in OPS_COMMANDS.values():
+        importlib.import_module(module_name).add_parser(sub)
     return parser
+
+
+# Operations commands (mailhub/ops/): each module has add_parser(sub) and run(args, settings).
+OPS_COMMANDS = {
+    "health": "mailhub.ops.health",
+    "import": "mailhub.ops.importer",
+    "doctor": "mailhub.ops.doctor",
+}
 
 
 def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
@@ -410,6 +421,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_user(args)
         if args.command == "deliver":
             return cmd_deliver(args)
+        if args.command in OPS_COMMANDS:
+            status: int = importlib.import_module(OPS_COMMANDS[args.command]).run(
+                args, _settings(args)
+            )
+            return status
         parser.print_help(sys.stderr)
         return EX_USAGE
     except CliError as exc:

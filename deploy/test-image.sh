@@ -1,0 +1,206 @@
+#!/bin/sh
+# Build and check the mailhub container image with podman, with no image registry reachable.
+#
+#   sh deploy/test-image.sh          (as root, from anywhere; takes a few minutes)
+#
+# 1. Base image from Debian packages: debootstrap a minimal bookworm with python3 and
+#    python3-venv from the mirror apt is already configured with, then `podman import` it
+#    (cached as localhost/mailhub-base:bookworm; MAILHUB_REBUILD_BASE=1 rebuilds it).
+# 2. Build deploy/Dockerfile on it with `--format docker` (the OCI format drops HEALTHCHECK),
+#    the host's CA bundle mounted read-only into the build steps so pip can verify TLS behind
+#    an intercepting proxy.
+# 3. Run it as a user would: one named volume on /data, standard ports inside, the sysctl that
+#    lets the non-root user bind them, a TLS certificate mounted read-only, MAILHUB_* variables.
+# 4. From the host: IMAP (greeting, CAPABILITY, STARTTLS, LOGIN, SELECT), IMAPS, POP3 (STLS,
+#    login, STAT/RETR), LMTP delivery seen by both; `podman healthcheck run`; SIGTERM (podman
+#    stop) ends the server cleanly with status 0 and "stopped" in the log.
+#
+# Known adjustments for this host (see the Ship-it issue): runc as the runtime (crun refuses
+# the host's cgroup layout), explicit ulimits at or below the host's hard limits, and the
+# health check run explicitly (no systemd timers here).
+set -eu
+cd "$(dirname "$0")/.."
+
+START=$(date +%s)
+WORK=${MAILHUB_IMAGE_WORK:-/var/tmp/mailhub-image-test}
+BASE_TAG=localhost/mailhub-base:bookworm
+IMAGE=localhost/mailhub:test
+NAME=mailhub-image-test
+VOLUME=mailhub-image-test-data
+RUNTIME=${MAILHUB_PODMAN_RUNTIME:-runc}
+PODMAN="podman --runtime $RUNTIME"
+PY=${PYTHON:-python3}
+
+say() { printf 'test-image: %s\n' "$*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+
+for tool in podman debootstrap "$RUNTIME" openssl "$PY"; do
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool is not installed (apt-get install podman runc debootstrap)"
+done
+[ "$(id -u)" = 0 ] || fail "run as root (debootstrap and rootful podman)"
+
+# Ulimits: the host's hard limits are the ceiling (podman's defaults may exceed them).
+cap() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
+NOFILE=$(cap "$(ulimit -Hn)" 65536)
+NPROC=$(cap "$(ulimit -Hu)" 4096)
+ULIMITS="--ulimit nofile=$NOFILE:$NOFILE --ulimit nproc=$NPROC:$NPROC"
+
+mirror() {
+    # The first Debian (not security) URI of apt's sources, deb822 or one-line format.
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        uri=$(awk '/^URIs:/ {print $2; exit}' "$f")
+        [ -n "$uri" ] && { echo "$uri"; return; }
+    done
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
+        /etc/apt/sources.list 2>/dev/null || true)
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+cleanup() {
+    $PODMAN rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+    podman volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$WORK"
+
+# ---- 1. base image --------------------------------------------------------------------------
+if [ "${MAILHUB_REBUILD_BASE:-0}" != 0 ] || ! podman image exists "$BASE_TAG"; then
+    MIRROR=$(mirror)
+    say "debootstrap bookworm from $MIRROR"
+    rm -rf "$WORK/rootfs"
+    debootstrap --variant=minbase --include=python3,python3-venv,openssl,ca-certificates \
+        bookworm "$WORK/rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+        || { tail -20 "$WORK/debootstrap.log" >&2; fail "debootstrap"; }
+    rm -rf "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/var/lib/apt/lists/"*
+    tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_TAG" >/dev/null
+    rm -rf "$WORK/rootfs"
+fi
+say "base image $BASE_TAG ready ($(( $(date +%s) - START ))s)"
+
+# ---- 2. build -------------------------------------------------------------------------------
+CA_MOUNT=""
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    CA_MOUNT="--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro"
+fi
+# shellcheck disable=SC2086
+$PODMAN build --format docker --build-arg BASE="$BASE_TAG" $CA_MOUNT $ULIMITS \
+    -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+    || { tail -30 "$WORK/build.log" >&2; fail "podman build (log: $WORK/build.log)"; }
+podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q health \
+    || fail "the image has no HEALTHCHECK (built without --format docker?)"
+[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" = "mailhub:mailhub" ] \
+    || fail "the image does not run as the mailhub user"
+say "image $IMAGE built ($(( $(date +%s) - START ))s)"
+
+# ---- 3. run ---------------------------------------------------------------------------------
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mail.test" \
+    -keyout "$TLS/privkey.pem" -out "$TLS/fullchain.pem" >/dev/null 2>&1
+chmod 0644 "$TLS/privkey.pem" "$TLS/fullchain.pem"  # read by the container's uid 1000
+
+PORTS=$("$PY" -c '
+import socket
+socks = [socket.socket() for _ in range(5)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))')
+set -- $PORTS
+P_IMAP=$1 P_IMAPS=$2 P_POP3=$3 P_LMTP=$4 P_POP3S=$5
+
+podman volume create "$VOLUME" >/dev/null
+# shellcheck disable=SC2086
+$PODMAN run -d --name "$NAME" $ULIMITS \
+    --sysctl net.ipv4.ip_unprivileged_port_start=0 \
+    -v "$VOLUME:/data" -v "$TLS:/etc/mailhub/tls:ro" \
+    -e MAILHUB_HOSTNAME=mail.test \
+    -e MAILHUB_TLS__CERT_FILE=/etc/mailhub/tls/fullchain.pem \
+    -e MAILHUB_TLS__KEY_FILE=/etc/mailhub/tls/privkey.pem \
+    -e MAILHUB_HEALTH__USER=health@mail.test \
+    -e MAILHUB_HEALTH__PASSWORD_FILE=/data/health-password \
+    -p "127.0.0.1:$P_IMAP:143" -p "127.0.0.1:$P_IMAPS:993" -p "127.0.0.1:$P_POP3:110" \
+    -p "127.0.0.1:$P_POP3S:995" -p "127.0.0.1:$P_LMTP:24" \
+    "$IMAGE" >/dev/null || fail "podman run"
+
+ready=""
+for _ in $(seq 1 60); do
+    if $PODMAN logs "$NAME" 2>&1 | grep -q "mailhub .* ready"; then ready=1; break; fi
+    [ "$(podman inspect --format '{{.State.Running}}' "$NAME")" = true ] || break
+    sleep 0.5
+done
+[ -n "$ready" ] || { $PODMAN logs "$NAME" >&2 || true; fail "the server did not start"; }
+for label in imap imaps pop3 pop3s lmtp smtp; do
+    $PODMAN logs "$NAME" 2>&1 | grep -q "$label listening on 0.0.0.0:" \
+        || { $PODMAN logs "$NAME" >&2; fail "no $label listener in the log"; }
+done
+[ "$(podman exec "$NAME" id -u)" != 0 ] || fail "the server runs as root"
+say "container running as $(podman exec "$NAME" id -un) ($(( $(date +%s) - START ))s)"
+
+printf 'alice-Secret-42\n' | podman exec -i "$NAME" mailhub user add alice@mail.test --password-stdin >/dev/null
+printf 'health-Secret-7\n' | podman exec -i "$NAME" mailhub user add health@mail.test --password-stdin >/dev/null
+podman exec "$NAME" sh -c 'umask 077 && printf "health-Secret-7\n" > /data/health-password'
+
+# ---- 4. protocols from the host -------------------------------------------------------------
+"$PY" - "$P_IMAP" "$P_IMAPS" "$P_POP3" "$P_POP3S" "$P_LMTP" <<'EOF' || fail "protocol checks"
+import imaplib, poplib, smtplib, ssl, sys
+p_imap, p_imaps, p_pop3, p_pop3s, p_lmtp = map(int, sys.argv[1:])
+H, USER, PW = "127.0.0.1", "alice@mail.test", "alice-Secret-42"
+tls = ssl.create_default_context(); tls.check_hostname = False; tls.verify_mode = ssl.CERT_NONE
+
+lmtp = smtplib.LMTP(H, p_lmtp)
+lmtp.ehlo("host.test")
+msg = b"From: bob@example.org\r\nTo: alice@mail.test\r\nSubject: image test\r\n\r\nhello from the host\r\n"
+refused = lmtp.sendmail("bob@example.org", ["alice@mail.test"], msg)
+assert not refused, refused
+lmtp.quit()
+print("lmtp: delivered")
+
+imap = imaplib.IMAP4(H, p_imap)
+assert imap.welcome.startswith(b"* OK"), imap.welcome
+typ, caps = imap.capability()
+assert typ == "OK" and b"IMAP4rev1" in caps[0], caps
+assert b"STARTTLS" in caps[0], caps
+imap.starttls(tls)
+imap.login(USER, PW)
+typ, data = imap.select("INBOX")
+assert typ == "OK" and int(data[0]) == 1, data
+typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+assert b"image test" in data[0][1], data
+imap.logout()
+print("imap: greeting, CAPABILITY, STARTTLS, LOGIN, SELECT, FETCH ok")
+
+imaps = imaplib.IMAP4_SSL(H, p_imaps, ssl_context=tls)
+imaps.login(USER, PW)
+imaps.logout()
+print("imaps: login ok")
+
+pop = poplib.POP3(H, p_pop3)
+assert pop.getwelcome().startswith(b"+OK")
+pop.stls(tls)
+pop.user(USER); pop.pass_(PW)
+count, _size = pop.stat()
+assert count == 1, count
+lines = pop.retr(1)[1]
+assert b"hello from the host" in lines, lines
+pop.quit()
+pops = poplib.POP3_SSL(H, p_pop3s, context=tls)
+pops.user(USER); pops.pass_(PW); pops.quit()
+print("pop3: STLS, login, STAT, RETR ok; pop3s login ok")
+EOF
+
+# ---- 5. health check ------------------------------------------------------------------------
+$PODMAN healthcheck run "$NAME" || { $PODMAN exec "$NAME" mailhub health || true; fail "podman healthcheck run"; }
+say "healthcheck: $($PODMAN exec "$NAME" mailhub health)"
+$PODMAN exec "$NAME" mailhub doctor >"$WORK/doctor.log" 2>&1 || { cat "$WORK/doctor.log" >&2; say "note: doctor reported faults (above)"; }
+
+# ---- 6. clean stop on SIGTERM ---------------------------------------------------------------
+$PODMAN stop -t 30 "$NAME" >/dev/null
+status=$(podman inspect --format '{{.State.ExitCode}}' "$NAME")
+$PODMAN logs "$NAME" >"$WORK/container.log" 2>&1
+[ "$status" = 0 ] || { tail -20 "$WORK/container.log" >&2; fail "exit status $status after SIGTERM"; }
+grep -q "stopped" "$WORK/container.log" || fail "no 'stopped' line after SIGTERM"
+if grep -q "Traceback" "$WORK/container.log"; then cat "$WORK/container.log" >&2; fail "traceback in the log"; fi
+say "SIGTERM: clean stop (status 0)"
+
+say "PASS in $(( $(date +%s) - START ))s"
