@@ -218,3 +218,17 @@ async def test_state_survives_restart(tmp_path: Path) -> None:
         assert await inbox.snapshot() == before
     finally:
         await store.close()
+
+
+async def test_concurrent_first_opens_share_one_account_and_folder(
+    store: MaildirMailstore,
+) -> None:
+    """Regression: ten deliveries racing to open a new account made all but one fail."""
+    import asyncio
+
+    accounts = await asyncio.gather(*(store.open_account("new@example.org") for _ in range(10)))
+    assert all(a is accounts[0] for a in accounts)
+    boxes = await asyncio.gather(*(accounts[0].open_mailbox("Sent") for _ in range(10)))
+    assert all(b is boxes[0] for b in boxes)
+    names = [b.name for b in await accounts[0].list_mailboxes()]
+    assert names == ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"]

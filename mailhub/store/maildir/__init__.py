@@ -47,6 +47,7 @@ class MaildirMailstore:
         self.root = Path(root)
         self._bus = bus if bus is not None else ChangeBus()
         self._accounts: dict[str, MaildirAccount] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
         self._inotify: Inotify | None = None
         self._watcher_started = False
         self.polling = False
@@ -60,17 +61,19 @@ class MaildirMailstore:
     async def open_account(self, address: str, limits: QuotaLimits | None = None) -> MaildirAccount:
         key = address.lower()
         account = self._accounts.get(key)
-        if account is not None:
-            if limits is not None:
-                account.set_quota_limits(limits)
-            return account
-        root = account_dir(self.root, address)
-        account = MaildirAccount(self, address, root, limits or QuotaLimits())
-        await account.initialise()
-        existing = self._accounts.get(key)
-        if existing is not None:
-            return existing
-        self._accounts[key] = account
+        if account is None:
+            # Serialised per address: the first open creates the Maildir and its folders, and
+            # concurrent first deliveries must not race to create them.
+            async with self._opening.setdefault(key, asyncio.Lock()):
+                account = self._accounts.get(key)
+                if account is None:
+                    root = account_dir(self.root, address)
+                    account = MaildirAccount(self, address, root, limits or QuotaLimits())
+                    await account.initialise()
+                    self._accounts[key] = account
+            self._opening.pop(key, None)
+        if limits is not None:
+            account.set_quota_limits(limits)
         return account
 
     async def close(self) -> None:

@@ -60,6 +60,7 @@ class MaildirAccount:
         self.root = root
         self._limits = limits
         self._open: dict[str, MaildirMailbox] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
         self._tree_lock = asyncio.Lock()
         self._quota = MaildirSize(root, self._recalculate_usage)
 
@@ -78,8 +79,11 @@ class MaildirAccount:
         await asyncio.to_thread(_fs.make_maildir, self.root)
         if fresh:
             for name, role in DEFAULT_FOLDERS:
-                if not layout.folder_dir(self.root, name).is_dir():
+                try:
                     await self.create_mailbox(name, role)
+                except MailError as exc:  # another process initialised it meanwhile
+                    if exc.kind is not MailErrorKind.EXISTS:
+                        raise
             await self.subscribe(INBOX)
 
     # -------------------------------------------------------------------- the tree
@@ -272,17 +276,17 @@ class MaildirAccount:
         mailbox = self._open.get(name)
         if mailbox is not None:
             return mailbox
-        path = layout.folder_dir(self.root, name)
-        if not (path / "cur").is_dir():
-            raise MailError(MailErrorKind.NOTFOUND, f"mailbox {name!r} does not exist")
-        mailbox = MaildirMailbox(self, name, path)
-        await mailbox.open()
-        existing = self._open.get(name)  # another task opened it meanwhile
-        if existing is not None:
-            await mailbox.close()
-            return existing
-        self._open[name] = mailbox
-        self.store.watch(mailbox)
+        async with self._opening.setdefault(name, asyncio.Lock()):
+            mailbox = self._open.get(name)
+            if mailbox is None:
+                path = layout.folder_dir(self.root, name)
+                if not (path / "cur").is_dir():
+                    raise MailError(MailErrorKind.NOTFOUND, f"mailbox {name!r} does not exist")
+                mailbox = MaildirMailbox(self, name, path)
+                await mailbox.open()
+                self._open[name] = mailbox
+                self.store.watch(mailbox)
+        self._opening.pop(name, None)
         return mailbox
 
     async def close(self) -> None:
