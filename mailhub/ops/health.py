@@ -47,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--user", metavar="ADDRESS", help="log in as this account (health.user)")
     p.add_argument("--password-file", metavar="PATH", type=Path,
                    help="file whose first line is the password (health.password_file)")
+    p.add_argument("--imap-port", metavar="N", type=int,
+                   help="IMAP port to check (default imap.port, or imap.tls_port when 0)")
+    p.add_argument("--pop3-port", metavar="N", type=int,
+                   help="POP3 port to check (default pop3.port, or pop3.tls_port when 0)")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=5.0,
                    help="per-connection timeout (default 5)")
 
@@ -199,6 +203,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if password_file is None:
                 raise Unhealthy("--user needs --password-file (or health.password_file)")
             password = read_password(password_file)
+        if args.imap_port is not None or args.pop3_port is not None:
+            settings = settings.model_copy(update={
+                "imap": settings.imap.model_copy(update={"port": args.imap_port})
+                if args.imap_port is not None else settings.imap,
+                "pop3": settings.pop3.model_copy(update={"port": args.pop3_port})
+                if args.pop3_port is not None else settings.pop3,
+            })
         line = check(settings, args.host, user, password, args.timeout)
     except Unhealthy as exc:
         print(f"unhealthy: {exc}", flush=True)
