@@ -270,6 +270,8 @@ class _Connection:
                     await self._flush()
                     return
                 if not data:
+                    if self.ctx.shutting_down.is_set():
+                        await self._goodbye()
                     return  # dropped connection: nothing is applied (RFC 1939 §6)
                 self.lines.feed(data)
                 continue

@@ -264,3 +264,17 @@ def test_bus_sees_pop3_changes_under_keep(pop3env: Pop3Env) -> None:
     assert [m.uid for m in flagged] == [uids[0]] and SEEN in flagged[0].flags
     assert not any(isinstance(c, MessagesExpunged | MessagesAdded) for c in changes)
     sub.close()
+
+
+def test_server_shutdown_says_goodbye_and_changes_nothing(pop3env: Pop3Env) -> None:
+    user, uids = setup_three(pop3env)
+    client = pop3env.login()
+    client.retr(1)
+    client.dele(1)
+    pop3env.stop()
+    line = client.file.readline()
+    assert line.startswith(b"-ERR [SYS/TEMP] Server shutting down")
+    pop3env.start()
+    after = snap(pop3env, user)
+    assert [m.uid for m in after.messages] == uids
+    assert all(SEEN not in m.flags for m in after.messages)
