@@ -40,9 +40,14 @@ done
 [ "$(id -u)" = 0 ] || fail "run as root (debootstrap and rootful podman)"
 
 # Ulimits: the host's hard limits are the ceiling (podman's defaults may exceed them).
-cap() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
-NOFILE=$(cap "$(ulimit -Hn)" 65536)
-NPROC=$(cap "$(ulimit -Hu)" 4096)
+hard_limit() {  # $1 = RLIMIT name, $2 = ceiling; POSIX sh has no `ulimit -Hu`
+    "$PY" -c 'import resource, sys
+hard = resource.getrlimit(getattr(resource, sys.argv[1]))[1]
+ceiling = int(sys.argv[2])
+print(ceiling if hard == resource.RLIM_INFINITY or hard > ceiling else hard)' "$1" "$2"
+}
+NOFILE=$(hard_limit RLIMIT_NOFILE 65536)
+NPROC=$(hard_limit RLIMIT_NPROC 4096)
 ULIMITS="--ulimit nofile=$NOFILE:$NOFILE --ulimit nproc=$NPROC:$NPROC"
 
 mirror() {
