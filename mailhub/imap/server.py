@@ -200,7 +200,16 @@ async def _serve(ctx: ServerContext, session: Session, conn: ImapConnection) -> 
                 await _bye(conn, "Server shutting down")
             return
         if isinstance(ev, Command):
-            await session.execute(ev)
+            try:
+                await session.execute(ev)
+            except TimeoutError:  # an IDLE (or a read inside a command) hit the autologout
+                await _bye(conn, "Autologout; idle for too long")
+                return
+            except ConnectionError:
+                if ctx.shutting_down.is_set():  # input was cut short by the shutdown
+                    await _bye(conn, "Server shutting down")
+                    return
+                raise
             if session.after_reply is not None:
                 action, session.after_reply = session.after_reply, None
                 await action()
@@ -261,6 +270,7 @@ class ImapConnection:
         self._deflate: zlib._Compress | None = None
         self._inflate: zlib._Decompress | None = None
         self._ztail = b""
+        self._zdirty = False  # deflate input not yet sync-flushed
         self.last_read = time.monotonic()
 
     # -- output ----------------------------------------------------------------------------
@@ -298,9 +308,14 @@ class ImapConnection:
         self._out = []
         self._pending = 0
         if self._deflate is not None:
-            data = self._deflate.compress(data)
-            if sync:
+            if data:
+                data = self._deflate.compress(data)
+                self._zdirty = True
+            if sync and self._zdirty:
+                # Only after real output: a lone empty sync block makes isync's reader see
+                # an empty response line.
                 data += self._deflate.flush(zlib.Z_SYNC_FLUSH)
+                self._zdirty = False
         if data:
             self.writer.write(data)
         if self.writer.transport.get_write_buffer_size() >= _DRAIN_ABOVE:

@@ -382,6 +382,14 @@ class Session:
                 await self.send(*await view.updates(allow_expunge=allow))
             except Exception:
                 self.server_bug(cmd.tag, "mailbox updates")
+            if view.gone:
+                # The folder was deleted (or its UIDs were reset) by someone else.
+                view.close()
+                self.selected = None
+                self.state = State.AUTHENTICATED
+                await self.send(
+                    Untagged("OK", "Mailbox no longer exists", ResponseCode.of(Code.CLOSED))
+                )
         await self.conn.write(encode(result, utf8=self.utf8))
         await self.conn.flush()
 
