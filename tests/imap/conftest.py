@@ -3,6 +3,7 @@ helpers to log in with stdlib imaplib. A failed login is delayed only briefly he
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,10 +35,8 @@ def connect(server: MailhubServer) -> Iterator[Callable[..., imaplib.IMAP4]]:
 
     yield make
     for c in clients:
-        try:
+        with contextlib.suppress(Exception):  # already closed by the test
             c.logout()
-        except Exception:  # noqa: BLE001 - already closed by the test
-            pass
 
 
 def deliver(server: MailhubServer, text: str, folder: str | None = None) -> None:

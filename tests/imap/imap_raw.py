@@ -3,6 +3,7 @@ exact response syntax, IDLE timing, COMPRESS=DEFLATE, PROXY headers."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -104,10 +105,8 @@ class RawImap:
             self.buf = self.inflate.decompress(pending)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def tagged(lines: list[bytes]) -> bytes:

@@ -129,8 +129,7 @@ def test_mailbox_name_encodings(raw: Callable[..., RawImap]) -> None:
 
 def test_quota(mailhub_factory: Callable[..., MailhubServer]) -> None:
     server = mailhub_factory(config={"limits": {"failed_login_delay": 0.05}}, start=False)
-    server.cli("user", "set", server.user, "--quota-bytes", "1000000", "--quota-messages",
-               "100")
+    server.cli("user", "set", server.user, "--quota-bytes", "1000000", "--quota-messages", "100")
     server.start()
     c = RawImap(server.host, server.ports["imap"])
     c.login(server.user, server.password)

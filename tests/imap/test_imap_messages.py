@@ -3,10 +3,10 @@ STORE (.SILENT, UNCHANGEDSINCE/MODIFIED), COPY/MOVE with COPYUID."""
 
 from __future__ import annotations
 
+import imaplib
 import re
 from collections.abc import Callable
 
-import imaplib
 from conftest import msg
 from imap_raw import RawImap
 from mailhub_proc import MailhubServer
@@ -21,7 +21,9 @@ def test_append_variants(raw: Callable[..., RawImap]) -> None:
     out = c.until_tagged("a")
     assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1\] APPEND completed", out[-1])
     # MULTIAPPEND: two messages, one APPENDUID range
-    c.send(b"b APPEND INBOX {%d+}\r\n" % len(a) + a + b" (\\Flagged) {%d+}\r\n" % len(b) + b + b"\r\n")
+    c.send(
+        b"b APPEND INBOX {%d+}\r\n" % len(a) + a + b" (\\Flagged) {%d+}\r\n" % len(b) + b + b"\r\n"
+    )
     assert re.fullmatch(rb"b OK \[APPENDUID \d+ 2:3\] APPEND completed", c.until_tagged("b")[-1])
     c.send(b"c APPEND Nope {%d+}\r\n" % len(a) + a + b"\r\n")
     assert c.until_tagged("c")[-1].startswith(b"c NO [TRYCREATE]")
@@ -38,7 +40,9 @@ def test_append_variants(raw: Callable[..., RawImap]) -> None:
     assert b"* 5 EXISTS" in out
     assert b"$Label1" in out[0]
     out = c.cmd("i FETCH 1 (FLAGS INTERNALDATE)")
-    assert b"\\Seen" in out[0] and b"$Label1" in out[0] and b'"08-Feb-1994 05:52:25 +0000"' in out[0]
+    assert (
+        b"\\Seen" in out[0] and b"$Label1" in out[0] and b'"08-Feb-1994 05:52:25 +0000"' in out[0]
+    )
     # APPEND to the selected mailbox: EXISTS before the tagged OK
     c.send(b"j APPEND INBOX {%d+}\r\n" % len(a) + a + b"\r\n")
     out = c.until_tagged("j")
@@ -138,8 +142,8 @@ def test_imaplib_uid_commands(server: MailhubServer) -> None:
     c.login(server.user, server.password)
     c.append("INBOX", None, None, msg("x"))
     c.select("INBOX")
-    typ, data = c.uid("STORE", "1", "+FLAGS", "(\\Deleted)")
+    typ, _data = c.uid("STORE", "1", "+FLAGS", "(\\Deleted)")
     assert typ == "OK"
-    typ, data = c.uid("EXPUNGE", "1")
+    typ, _ = c.uid("EXPUNGE", "1")
     assert typ == "OK"
     c.logout()

@@ -13,7 +13,9 @@ def _append(c: RawImap, n: int, flags: str = "", box: str = "INBOX") -> None:
     for i in range(n):
         data = msg(f"m{i}")
         fl = f" ({flags})" if flags else ""
-        c.send(b"ap APPEND %s%s {%d+}\r\n" % (box.encode(), fl.encode(), len(data)) + data + b"\r\n")
+        c.send(
+            b"ap APPEND %s%s {%d+}\r\n" % (box.encode(), fl.encode(), len(data)) + data + b"\r\n"
+        )
         assert c.until_tagged("ap")[-1].startswith(b"ap OK")
 
 
@@ -24,8 +26,7 @@ def test_select_responses_rev1(raw: Callable[..., RawImap]) -> None:
     out = c.cmd("a SELECT INBOX")
     assert out[0] == b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
     assert out[1] == (
-        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
-        b"Flags permitted"
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted"
     )
     assert b"* 3 EXISTS" in out and b"* 3 RECENT" in out
     assert b"* OK [UNSEEN 3] First unseen" in out
@@ -99,8 +100,9 @@ def test_condstore_and_qresync_select(raw: Callable[..., RawImap]) -> None:
     d.cmd("f ENABLE QRESYNC")
     out = d.cmd(f"g SELECT INBOX (QRESYNC ({uidv} {hms} 1:4))")
     assert b"* VANISHED (EARLIER) 3" in out
-    assert any(re.fullmatch(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)", ln)
-               for ln in out), out
+    assert any(
+        re.fullmatch(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)", ln) for ln in out
+    ), out
     assert out[-1] == b"g OK [READ-WRITE] SELECT completed"
     # wrong UIDVALIDITY: a plain SELECT
     out = d.cmd(f"h SELECT INBOX (QRESYNC ({uidv + 1} 1))")

@@ -47,7 +47,9 @@ def test_noop_sees_other_sessions_changes(raw: Callable[..., RawImap]) -> None:
     assert b"* 1 EXPUNGE" in out
     out = a.cmd("f3 FETCH 1:* (UID)")
     assert [ln for ln in out if ln.startswith(b"* ")] == [
-        b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 4)"
+        b"* 1 FETCH (UID 2)",
+        b"* 2 FETCH (UID 3)",
+        b"* 3 FETCH (UID 4)",
     ]
 
 
@@ -59,7 +61,9 @@ def test_qresync_session_gets_vanished(raw: Callable[..., RawImap]) -> None:
     b.cmd("s2 SELECT INBOX")
     b.cmd("x STORE 2 +FLAGS.SILENT (\\Deleted)")
     out = a.cmd("n0 NOOP")
-    assert re.fullmatch(rb"\* 2 FETCH \(FLAGS \(\\Deleted \\Recent\) UID 2 MODSEQ \(\d+\)\)", out[0]), out
+    assert re.fullmatch(
+        rb"\* 2 FETCH \(FLAGS \(\\Deleted \\Recent\) UID 2 MODSEQ \(\d+\)\)", out[0]
+    ), out
     b.cmd("y EXPUNGE")
     out = a.cmd("n1 NOOP")
     assert out[0] == b"* VANISHED 2"
@@ -134,7 +138,7 @@ def test_idle_keepalive_is_configurable_and_rare(
     a.cmd("s SELECT INBOX")
     a.send(b"i IDLE\r\n")
     assert a.line() == b"+ idling"
-    ln, took = wait_line(a, rb"^\* OK Still here", 5)
+    _ln, took = wait_line(a, rb"^\* OK Still here", 5)
     assert 0.8 < took < 3
     a.send(b"DONE\r\n")
     assert a.until_tagged("i")[-1] == b"i OK IDLE terminated"
