@@ -39,6 +39,7 @@ FRONTENDS: tuple[tuple[str, str], ...] = (
     ("imap", "mailhub.imap.server"),
     ("pop3", "mailhub.pop3.server"),
     ("ingest", "mailhub.ingest.server"),
+    ("metrics", "mailhub.ops.metrics_http"),  # Prometheus endpoint, off unless [metrics] enabled
 )
 
 
@@ -107,6 +108,8 @@ def _enabled(label: str, settings: Settings) -> bool:
         return bool(settings.imap.port or settings.imap.tls_port)
     if label == "pop3":
         return bool(settings.pop3.port or settings.pop3.tls_port)
+    if label == "metrics":
+        return settings.metrics.enabled
     return bool(settings.lmtp.port or settings.smtp.port or settings.lmtp.unix_socket)
 
 

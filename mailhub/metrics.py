@@ -80,6 +80,11 @@ class Counter(_Metric):
     def value(self, **labels: str) -> float:
         return self._values.get(self._key(labels), 0.0)
 
+    def total(self) -> float:
+        """The sum over every label set."""
+        with self._lock:
+            return sum(self._values.values())
+
     def samples(self) -> list[str]:
         with self._lock:
             items = sorted(self._values.items())

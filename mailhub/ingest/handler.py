@@ -19,6 +19,7 @@ from typing import Any
 
 from aiosmtpd.smtp import Envelope, Session
 
+from mailhub import metrics
 from mailhub.config import Settings
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.ingest.delivery import (
@@ -183,6 +184,11 @@ class IngestHandler:
             peer_ip=peer_ip,
             queue_id=envelope.queue_id or None,
         )
-        return await self.agent.deliver(
+        results = await self.agent.deliver(
             content, envelope.mail_from, list(envelope.rcpt_tos), received=received
         )
+        ok = sum(1 for r in results if r.ok)
+        label = "lmtp" if protocol.upper().startswith("LMTP") else "smtp"  # ESMTPSA -> smtp
+        metrics.delivery(label, True, ok)
+        metrics.delivery(label, False, len(results) - ok)
+        return results

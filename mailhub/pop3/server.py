@@ -19,7 +19,7 @@ import socket
 import ssl
 from functools import partial
 
-from mailhub import __version__
+from mailhub import __version__, metrics
 from mailhub.app import ServerContext
 from mailhub.errors import MailError
 from mailhub.pop3 import proto
@@ -152,6 +152,7 @@ async def _handle(
         peer=peer,
     )
     session = Pop3Session(ctx.store, ctx.directory, locks, config)
+    metrics.connection("pop3s" if implicit_tls else "pop3")
     try:
         with ctx.track_connection():
             await _serve(ctx, session, implicit_tls, reader, writer)
@@ -164,6 +165,7 @@ async def _handle(
         note_server_bug()
         log.exception("pop3 %s: unexpected error, closing connection", peer)
     finally:
+        metrics.connection("pop3s" if implicit_tls else "pop3", -1)
         await session.close()
         ctx.limiter.release(ip)
         writer.close()

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mailhub import metrics
 from mailhub.auth import sasl
 from mailhub.auth.directory import AccountDirectory
 from mailhub.auth.model import AccountRecord, Pop3Scope
@@ -176,6 +177,7 @@ class Pop3Session:
         states, handler = _TABLE[type(cmd)]
         if self.state not in states:
             return self._bad("Command not valid in this state")
+        started = time.monotonic()
         try:
             return await handler(self, cmd)
         except MailError as exc:
@@ -185,6 +187,9 @@ class Pop3Session:
             note_server_bug()
             log.exception("pop3 %s: internal error in %s", self.config.peer, type(cmd).__name__)
             return Reply(proto.err("Internal server error", proto.CODE_SYS_TEMP))
+        finally:
+            # Until the reply is ready (a RETR body then streams): the server's own latency.
+            metrics.command("pop3", type(cmd).__name__, time.monotonic() - started)
 
     def tls_started(self) -> None:
         """After STLS (RFC 2595 §4): the connection is secure; forget pre-TLS state."""
@@ -335,6 +340,7 @@ class Pop3Session:
 
     async def _failed(self, user: str, why: str) -> Reply:
         log.info("pop3 %s: login failed for %r: %s", self.config.peer, user, why)
+        metrics.login("pop3", False)
         self._failed_logins += 1
         if self.config.failed_login_delay > 0:
             await asyncio.sleep(self.config.failed_login_delay)
@@ -378,6 +384,7 @@ class Pop3Session:
         self.account = rec
         self.state = State.TRANSACTION
         self.locks.logged_in(rec.address, now)
+        metrics.login("pop3", True)
         log.info(
             "pop3 %s: %s logged in%s, %d messages",
             self.config.peer,
