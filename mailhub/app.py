@@ -229,6 +229,10 @@ async def serve(settings: Settings, ctx: ServerContext | None = None) -> int:
             return 71  # EX_OSERR
         if not servers:
             log.warning("no listener is running (every frontend is disabled or missing)")
+        # Started as root with `user` set: bound and TLS loaded, now become that user for good.
+        from mailhub.privileges import drop
+
+        drop(settings)
         log.info(
             "mailhub %s ready (data in %s, TLS %s)", __version__, settings.data_dir,
             "on" if ctx.tls.enabled else "off",

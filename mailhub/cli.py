@@ -382,6 +382,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     }
     settings = _settings(args, overrides)
     setup_logging(settings.log)
+    from mailhub.privileges import PrivilegeError, target
+
+    try:
+        target(settings)  # an unknown `user`/`group` is a config error, before binding
+    except PrivilegeError as exc:
+        raise CliError(f"configuration error: {exc}", EX_CONFIG) from None
     try:
         # Mail and password hashes live here: private to the server's user from the start.
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
