@@ -40,19 +40,19 @@ def uidl_of(uid: int, uidvalidity: int) -> str:
 
 # Whole LIST and UIDL bodies of recent maildrops, keyed by (account, UIDVALIDITY): a client
 # that polls an unchanged INBOX (fetchmail, a phone every few minutes) gets them without
-# formatting 10,000 lines again. An entry is used only for the very same message list.
-_LISTING_CACHE: OrderedDict[tuple[str, int], tuple[tuple[MessageInfo, ...], bytes, bytes]] = (
+# formatting 10,000 lines again. An entry is used only for the very same message list; it
+# maps "list"/"uidl" to the body made so far.
+_LISTING_CACHE: OrderedDict[tuple[str, int], tuple[tuple[MessageInfo, ...], dict[str, bytes]]] = (
     OrderedDict()
 )
 _LISTING_CACHE_SIZE = 64
 
 
-def _format_listings(messages: tuple[MessageInfo, ...], uidvalidity: int) -> tuple[bytes, bytes]:
-    numbered = list(enumerate(messages, 1))
-    listing = "".join([f"{n} {m.size}\r\n" for n, m in numbered]).encode()
+def _format(kind: str, numbered: Iterable[tuple[int, MessageInfo]], uidvalidity: int) -> bytes:
+    if kind == "list":
+        return "".join([f"{n} {m.size}\r\n" for n, m in numbered]).encode()
     v = f"{uidvalidity:08x}"
-    uidls = "".join([f"{n} {m.uid:08x}{v}\r\n" for n, m in numbered]).encode()
-    return listing, uidls
+    return "".join([f"{n} {m.uid:08x}{v}\r\n" for n, m in numbered]).encode()
 
 
 def select_messages(
@@ -116,30 +116,31 @@ class Maildrop:
             if i not in deleted:
                 yield i, info
 
-    def _listings(self) -> tuple[bytes, bytes]:
+    def _listing(self, kind: str) -> bytes:
+        """The LIST or UIDL body ("n size"/"n uidl" lines) of the live messages."""
+        if self.deleted:
+            return _format(kind, self.live(), self.uidvalidity)
         key = (self.account.address, self.uidvalidity)
-        hit = _LISTING_CACHE.get(key)
-        if hit is not None and hit[0] == self.messages:  # identical objects: a fast compare
+        entry = _LISTING_CACHE.get(key)
+        if entry is None or entry[0] != self.messages:  # identical objects: a fast compare
+            entry = (self.messages, {})
+            _LISTING_CACHE[key] = entry
+            if len(_LISTING_CACHE) > _LISTING_CACHE_SIZE:
+                _LISTING_CACHE.popitem(last=False)
+        else:
             _LISTING_CACHE.move_to_end(key)
-            return hit[1], hit[2]
-        listing, uidls = _format_listings(self.messages, self.uidvalidity)
-        _LISTING_CACHE[key] = (self.messages, listing, uidls)
-        if len(_LISTING_CACHE) > _LISTING_CACHE_SIZE:
-            _LISTING_CACHE.popitem(last=False)
-        return listing, uidls
+        body = entry[1].get(kind)
+        if body is None:
+            body = entry[1][kind] = _format(kind, enumerate(self.messages, 1), self.uidvalidity)
+        return body
 
     def list_body(self) -> bytes:
         """``n size`` lines of every message not marked deleted, CRLF-terminated."""
-        if not self.deleted:
-            return self._listings()[0]
-        return "".join([f"{n} {m.size}\r\n" for n, m in self.live()]).encode()
+        return self._listing("list")
 
     def uidl_body(self) -> bytes:
         """``n uidl`` lines of every message not marked deleted, CRLF-terminated."""
-        if not self.deleted:
-            return self._listings()[1]
-        v = f"{self.uidvalidity:08x}"
-        return "".join([f"{n} {m.uid:08x}{v}\r\n" for n, m in self.live()]).encode()
+        return self._listing("uidl")
 
     def mark_deleted(self, msg: int) -> None:
         info = self.messages[msg - 1]

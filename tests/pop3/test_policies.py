@@ -190,9 +190,13 @@ def test_snapshot_is_fixed_at_login(pop3env: Pop3Env) -> None:
     assert client.stat()[0] == 3
     _, listing, _ = client.list()
     assert len(listing) == 3
+    _, uidls, _ = client.uidl()
     client.quit()
     client = pop3env.login()
     assert client.stat()[0] == 4
+    _, listing, _ = client.list()  # the cached LIST/UIDL of the old maildrop is not reused
+    _, uidls_after, _ = client.uidl()
+    assert len(listing) == 4 and uidls_after[:3] == uidls and len(uidls_after) == 4
     client.quit()
 
 
