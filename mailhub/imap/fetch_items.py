@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from mailhub.imap.render.cache import CacheStore, StructureValues, structure_values
+from mailhub.imap.render.cache import (
+    CACHE_KEY,
+    CacheStore,
+    StructureValues,
+    pack,
+    render_all,
+    unpack,
+)
 from mailhub.mime.structure import Part, parse
 from mailhub.store.api import MessageSource
 
@@ -102,16 +109,26 @@ async def read_prefix(source: MessageSource, limit: int = MAX_HEADER_READ) -> by
 class MessageAccess:
     """Lazy access to one message's bytes, part tree and cached structure values."""
 
-    __slots__ = ("_data", "_root", "_source", "_values", "mailbox", "size", "uid")
+    __slots__ = ("_cache_checked", "_data", "_root", "_source", "_values", "mailbox", "size", "uid")
 
-    def __init__(self, mailbox: MessageOpener, uid: int, size: int) -> None:
+    def __init__(
+        self,
+        mailbox: MessageOpener,
+        uid: int,
+        size: int,
+        prefetched: StructureValues | None = None,
+        cache_checked: bool = False,
+    ) -> None:
+        """``prefetched``: the cache entry if the caller already looked it up
+        (``cache_checked``: it did, so a None means a miss - do not ask again)."""
         self.mailbox = mailbox
         self.uid = uid
         self.size = size
         self._source: MessageSource | None = None
         self._data: bytes | None = None
         self._root: Part | None = None
-        self._values: StructureValues | None = None
+        self._values: StructureValues | None = prefetched
+        self._cache_checked = cache_checked or prefetched is not None
 
     @property
     def small(self) -> bool:
@@ -133,7 +150,12 @@ class MessageAccess:
     async def values(self) -> StructureValues:
         """ENVELOPE / BODY / BODYSTRUCTURE wire bytes and the part tree, from the index cache."""
         if self._values is None:
-            self._values = await structure_values(self.mailbox, self.uid, self.data)
+            if not self._cache_checked:
+                self._cache_checked = True
+                self._values = unpack(await self.mailbox.get_cached(self.uid, CACHE_KEY))
+            if self._values is None:
+                self._values = render_all(await self.data())
+                await self.mailbox.set_cached(self.uid, CACHE_KEY, pack(self._values))
         return self._values
 
     async def root(self) -> Part:

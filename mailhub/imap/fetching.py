@@ -24,6 +24,7 @@ Semantics that live here rather than in the handler:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from mailhub.imap.proto.codes import Code, ResponseCode
 from mailhub.imap.proto.fetch import FetchAtt, Section
 from mailhub.imap.proto.responses import FetchResponse, fetch_flags, fetch_internaldate
 from mailhub.imap.proto.sequence import SequenceSet
-from mailhub.imap.proto.values import BodyRef, Literal, Raw, Value
+from mailhub.imap.proto.values import Atom, BodyRef, Literal, Raw, Value
+from mailhub.imap.render.cache import CACHE_KEY, StructureValues, unpack
 from mailhub.mime import sections as S
 from mailhub.mime.structure import part_by_number
 from mailhub.store.api import MessageSource
@@ -51,9 +53,10 @@ __all__ = [
     "vanished_uids",
 ]
 
-SEEN_BATCH = 256  # messages whose \Seen is set by one store call
+SEEN_BATCH = 256  # messages per batch: one \Seen store call, concurrent cache lookups
 _SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _STRUCTURE = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE"})
+_FAST = {"UID": 1, "FLAGS": 2, "RFC822.SIZE": 3, "MODSEQ": 4}
 
 
 class FetchMailbox(MessageOpener, Protocol):
@@ -101,6 +104,22 @@ def flag_values(flags: Iterable[str], recent: bool = False) -> tuple[Value, ...]
         out.append("\\Recent")
     out += sorted(f for f in fs if f not in SYSTEM_FLAGS and f != "\\Recent")
     return fetch_flags(out)
+
+
+_FLAG_WIRE: dict[tuple[frozenset[str], bool], Raw] = {}
+
+
+def _flags_raw(flags: frozenset[str], recent: bool) -> Raw:
+    """The FLAGS value pre-encoded, memoised: a mailbox has few distinct flag sets, and
+    ``UID FETCH 1:* (FLAGS)`` over 100,000 messages should not sort and encode 100,000 times."""
+    key = (flags, recent)
+    raw = _FLAG_WIRE.get(key)
+    if raw is None:
+        if len(_FLAG_WIRE) > 4096:
+            _FLAG_WIRE.clear()
+        words = [str(v.text) for v in flag_values(flags, recent) if isinstance(v, Atom)]
+        raw = _FLAG_WIRE[key] = Raw(("(" + " ".join(words) + ")").encode("utf-8"))
+    return raw
 
 
 def _mime_section(sec: Section) -> S.Section:
@@ -165,9 +184,15 @@ class Fetcher:
                 ordered.append(att)
         self.atts: tuple[FetchAtt, ...] = tuple(ordered)
         self.names = tuple(_response_name(a) for a in self.atts)
+        # (response name, attribute, fast-path code): index-only items skip the async path
+        self._plan = tuple(
+            (n, a, _FAST.get(a.name, 0) if a.section is None else 0)
+            for n, a in zip(self.names, self.atts, strict=True)
+        )
         self.sets_seen = not opts.readonly and any(a.sets_seen for a in self.atts)
         self.wants_flags = "FLAGS" in seen
         self.wants_modseq = "MODSEQ" in seen
+        self.wants_structure = any(a.name in _STRUCTURE for a in self.atts)
         self.updated: dict[int, MessageInfo] = {}
         """UID -> new index entry, for messages whose \\Seen this FETCH set."""
         self.missing: list[int] = []
@@ -182,6 +207,19 @@ class Fetcher:
         Raises :class:`FetchFailed` (e.g. ``NO [UNKNOWN-CTE]``) when the command must stop.
         """
         changedsince = self.options.changedsince
+        if not (self.sets_seen or self.wants_structure):  # nothing to batch: straight through
+            for seq, info in targets:
+                if changedsince is not None and info.modseq <= changedsince:
+                    continue
+                try:
+                    resp = await self.fetch_one(seq, info)
+                except MailError as exc:
+                    if exc.kind is not MailErrorKind.EXPUNGED:
+                        raise
+                    self.missing.append(info.uid)
+                    continue
+                yield resp
+            return
         batch: list[tuple[int, MessageInfo]] = []
         for seq, info in targets:
             if changedsince is not None and info.modseq <= changedsince:
@@ -203,10 +241,24 @@ class Fetcher:
                 infos, _ = await self.mailbox.store_flags(unseen, FlagOp.ADD, frozenset({SEEN}))
                 changed = {i.uid: i for i in infos}
                 self.updated.update(changed)
-        for seq, info in batch:
+        cached: list[StructureValues | None] | None = None
+        if self.wants_structure:
+            # one lookup per message is a thread hop each: run a batch of them together
+            blobs = await asyncio.gather(
+                *(self.mailbox.get_cached(info.uid, CACHE_KEY) for _, info in batch)
+            )
+            cached = [unpack(b) for b in blobs]
+        for i, (seq, info) in enumerate(batch):
             new = changed.get(info.uid)
             try:
-                resp = await self.fetch_one(seq, new or info, flags_changed=new is not None)
+                resp = await self.fetch_one(
+                    seq,
+                    new or info,
+                    flags_changed=new is not None,
+                    access=None
+                    if cached is None
+                    else MessageAccess(self.mailbox, info.uid, info.size, cached[i], True),
+                )
             except MailError as exc:
                 if exc.kind is not MailErrorKind.EXPUNGED:
                     raise
@@ -216,14 +268,30 @@ class Fetcher:
 
     # ------------------------------------------------------------------------ one message
     async def fetch_one(
-        self, seq: int, info: MessageInfo, *, flags_changed: bool = False
+        self,
+        seq: int,
+        info: MessageInfo,
+        *,
+        flags_changed: bool = False,
+        access: MessageAccess | None = None,
     ) -> FetchResponse:
         """The response for one message (``flags_changed``: this FETCH just set \\Seen)."""
         opts = self.options
-        acc = MessageAccess(self.mailbox, info.uid, info.size)
+        acc = access
         items: list[tuple[str, Value]] = []
-        for att, name in zip(self.atts, self.names, strict=True):
-            items.append((name, await self._value(att, info, acc)))
+        for name, att, fast in self._plan:
+            if fast == 1:
+                items.append((name, info.uid))
+            elif fast == 2:
+                items.append((name, self._flags(info)))
+            elif fast == 3:
+                items.append((name, info.size))
+            elif fast == 4:
+                items.append((name, info.modseq))
+            else:
+                if acc is None:
+                    acc = MessageAccess(self.mailbox, info.uid, info.size)
+                items.append((name, await self._value(att, info, acc)))
         show_flags = self.wants_flags or flags_changed
         if flags_changed and not self.wants_flags:
             items.append(("FLAGS", self._flags(info)))
@@ -233,9 +301,9 @@ class Fetcher:
             items.append(("MODSEQ", info.modseq))
         return FetchResponse(seq, tuple(items))
 
-    def _flags(self, info: MessageInfo) -> tuple[Value, ...]:
+    def _flags(self, info: MessageInfo) -> Raw:
         rec = self.options.is_recent
-        return flag_values(info.flags, rec is not None and rec(info.uid))
+        return _flags_raw(info.flags, rec is not None and rec(info.uid))
 
     async def _value(self, att: FetchAtt, info: MessageInfo, acc: MessageAccess) -> Value:
         name = att.name
