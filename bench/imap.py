@@ -18,7 +18,7 @@ the same asyncio socket client:
 2. SELECT and ``UID FETCH 1:* (FLAGS)`` on the ``--big`` folder (median of 3 after one
    untimed warm-up that lets both servers build their index);
 3. ``FETCH 1:* (ENVELOPE)`` on the ``--env`` folder (first, then warm);
-4. ``--idle`` connections in IDLE on one mailbox: server memory (RSS summed over every
+4. ``--idle`` connections in IDLE on one mailbox: server memory (PSS summed over every
    server process) per connection, and the time until one APPENDed message reached all.
 
 Ratios are mailhub / Dovecot: for times and memory lower is better, for ops/s higher.
@@ -227,11 +227,13 @@ async def big_ops(port: int) -> dict[str, float]:
 
 
 def rss_kb(pids: list[int]) -> int:
+    """Proportional set size (PSS) summed over ``pids``: pages shared between Dovecot's
+    processes are counted once overall, not once per process as RSS would."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
         except OSError:
             continue
