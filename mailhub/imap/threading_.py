@@ -13,11 +13,19 @@ from dataclasses import dataclass
 
 from mailhub.imap.fetch_items import MessageOpener
 from mailhub.imap.proto.responses import ThreadNode
+from mailhub.imap.proto.values import Builder, Response
 from mailhub.imap.searching import header_fields
 from mailhub.mime import text as T
 from mailhub.store.model import MessageInfo
 
-__all__ = ["ThreadMsg", "ordered_subject", "references", "thread_messages"]
+__all__ = [
+    "DeepThreadResponse",
+    "ThreadMsg",
+    "ordered_subject",
+    "references",
+    "render_threads",
+    "thread_messages",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +254,53 @@ async def thread_messages(
     if algorithm.upper() == "ORDEREDSUBJECT":
         return ordered_subject(msgs)
     return references(msgs)
+
+
+def render_threads(threads: Sequence[ThreadNode]) -> bytes:
+    """The ``thread-list`` of a THREAD response (RFC 5256 §4), written without recursion.
+
+    Same syntax as :class:`~mailhub.imap.proto.responses.ThreadResponse` (a chain of single
+    children is "a b c", several children are "(..)(..)"), but a tree thousands of levels
+    deep (hostile References headers) cannot exhaust Python's stack.
+    """
+    out: list[str] = []
+    stack: list[ThreadNode | str] = []
+    for t in reversed(threads):
+        stack += [")", t, "("]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        node, first = item, True
+        while True:
+            if node.message is not None:
+                if not first:
+                    out.append(" ")
+                out.append(str(node.message))
+                first = False
+            if len(node.children) == 1:
+                node = node.children[0]
+                continue
+            if node.children:
+                if not first:
+                    out.append(" ")
+                for ch in reversed(node.children):
+                    stack += [")", ch, "("]
+            break
+    return "".join(out).encode("ascii")
+
+
+class DeepThreadResponse(Response):
+    """``* THREAD ...`` rendered by :func:`render_threads` (any depth)."""
+
+    __slots__ = ("threads",)
+
+    def __init__(self, threads: Sequence[ThreadNode]) -> None:
+        self.threads = tuple(threads)
+
+    def write(self, b: Builder) -> None:
+        b.raw(b"* THREAD")
+        if self.threads:
+            b.raw(b" " + render_threads(self.threads))
+        b.raw(b"\r\n")

@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from mailhub.imap.proto.commands import Sort, SortKey
 from mailhub.imap.proto.responses import ThreadNode, ThreadResponse, to_bytes
 from mailhub.imap.sorting import esort_response, sort_items, sort_messages
-from mailhub.imap.threading_ import ThreadMsg, ordered_subject, references, thread_messages
+from mailhub.imap.threading_ import (
+    DeepThreadResponse,
+    ThreadMsg,
+    ordered_subject,
+    references,
+    thread_messages,
+)
 from mailhub.mime.text import base_subject
 from mailhub.store.maildir import MaildirMailbox
 
@@ -250,3 +256,30 @@ def test_deep_reply_chain_does_not_recurse() -> None:
     nodes = references(msgs)
     assert len(nodes) == 1 and sorted(numbers(nodes)) == list(range(1, n + 1))
     assert thread_text(nodes).startswith(b"* THREAD (1 2 3 4")
+
+
+tree = st.recursive(
+    st.builds(ThreadNode, st.integers(1, 99)),
+    lambda kids: st.builds(
+        ThreadNode, st.one_of(st.none(), st.integers(1, 99)), st.lists(kids, max_size=3).map(tuple)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(tree, max_size=4))
+def test_iterative_thread_rendering_equals_the_encoder(threads: list[ThreadNode]) -> None:
+    assert to_bytes(DeepThreadResponse(threads)) == to_bytes(ThreadResponse(tuple(threads)))
+
+
+def test_deep_branching_thread_renders() -> None:
+    """A comb (each reply answered twice, 1,500 levels) is beyond the recursive encoder."""
+    msgs = []
+    for i in range(1500):
+        parent = (f"c{i - 1}",) if i else ()
+        msgs.append(ThreadMsg(2 * i + 1, 2 * i + 1, float(i), "x", f"c{i}", parent))
+        msgs.append(ThreadMsg(2 * i + 2, 2 * i + 2, float(i), "x", f"l{i}", parent))
+    nodes = references(msgs)
+    wire = to_bytes(DeepThreadResponse(nodes))
+    assert wire.startswith(b"* THREAD ((1 (3 (5 ") and wire.count(b"(") == wire.count(b")")
+    assert sorted(numbers(nodes)) == list(range(1, 3001))

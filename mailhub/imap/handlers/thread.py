@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from mailhub.imap.handlers.search import run_search
 from mailhub.imap.proto import commands as c
-from mailhub.imap.proto.responses import Tagged, ThreadResponse
+from mailhub.imap.proto.responses import Tagged
 from mailhub.imap.session import Session
-from mailhub.imap.threading_ import thread_messages
+from mailhub.imap.threading_ import DeepThreadResponse, thread_messages
 
 
 async def handle_thread(session: Session, cmd: c.Thread) -> Tagged:
@@ -16,5 +16,5 @@ async def handle_thread(session: Session, cmd: c.Thread) -> Tagged:
     assert view is not None
     found = await run_search(session, cmd.criteria)
     threads = await thread_messages(view.mailbox, found, cmd.algorithm, uid=cmd.uid)
-    await session.send(ThreadResponse(tuple(threads)))
+    await session.send(DeepThreadResponse(threads))
     return session.ok(cmd, "THREAD completed")
