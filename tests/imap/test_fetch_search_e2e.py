@@ -352,3 +352,45 @@ def test_empty_mailbox(raw: Callable[..., RawImap], cmd: str) -> None:
     c.cmd("s SELECT INBOX")
     out = c.cmd(f"z {cmd}")
     assert out[-1].split(b" ")[1] in (b"OK", b"BAD"), out
+
+
+def test_fetch_of_a_message_expunged_by_another_session(
+    raw: Callable[..., RawImap], connect: Callable[..., imaplib.IMAP4]
+) -> None:
+    """RFC 9051 §7.5.1: no EXPUNGE during FETCH; the gone message gets no body and the
+    command ends OK [EXPUNGEISSUED] (Dovecot's answer); NOOP then reports the expunge."""
+    cl = connect()
+    for i in range(3):
+        append(cl, plain(f"x{i}"))
+    a = raw()
+    a.cmd("a1 SELECT INBOX")
+    b = raw()
+    b.cmd("b1 SELECT INBOX")
+    b.cmd("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("b3 EXPUNGE")
+    out = a.cmd("a2 FETCH 1:3 (BODY.PEEK[TEXT])")
+    assert [ln.split(b" (")[0] for ln in out[:-1]] == [b"* 1 FETCH", b"* 3 FETCH"], out
+    assert out[-1].startswith(b"a2 OK [EXPUNGEISSUED]")
+    flags_only = a.cmd("a3 FETCH 2 (FLAGS)")
+    assert flags_only[-1].startswith(b"a3 OK") and not any(b"EXPUNGE\r" in x for x in flags_only)
+    assert b"* 2 EXPUNGE" in a.cmd("a4 NOOP")
+
+
+def test_sort_and_thread_with_criteria_and_uids(
+    raw: Callable[..., RawImap], connect: Callable[..., imaplib.IMAP4]
+) -> None:
+    cl = connect()
+    append(cl, plain("zeta"), "\\Flagged")
+    append(cl, plain("alpha"))
+    append(cl, plain("Re: zeta", extra="In-Reply-To: <none@x>\r\n"), "\\Flagged")
+    c = raw()
+    c.cmd("s SELECT INBOX")
+    c.cmd("s2 STORE 2 +FLAGS.SILENT (\\Deleted)")
+    c.cmd("s3 EXPUNGE")  # UIDs 1 and 3 are now sequence numbers 1 and 2
+    assert c.cmd("t1 UID SORT (SUBJECT) US-ASCII FLAGGED")[0] == b"* SORT 1 3"
+    assert c.cmd("t2 SORT (REVERSE SIZE) UTF-8 ALL")[0] == b"* SORT 2 1"
+    assert c.cmd("t3 UID THREAD ORDEREDSUBJECT UTF-8 FLAGGED")[0] == b"* THREAD (1 3)"
+    assert c.cmd("t4 THREAD REFERENCES UTF-8 SUBJECT zeta")[0] == b"* THREAD (1 2)"
+    assert c.cmd("t5 UID SORT RETURN (COUNT) (DATE) UTF-8 UNFLAGGED")[0] == (
+        b'* ESEARCH (TAG "t5") UID COUNT 0'
+    )
