@@ -10,6 +10,9 @@
     mailhub user list
     mailhub user set ADDRESS [--quota-bytes N] [--quota-messages N] [--alias A ...] ...
     mailhub deliver [--folder NAME] [-f SENDER] RECIPIENT... < message
+    mailhub health [--user ADDRESS --password-file PATH]   (exit 0 healthy, 1 not)
+    mailhub import ADDRESS MBOX-OR-MAILDIR [--folder NAME]
+    mailhub doctor [--no-store] [-v]                        (exit 0 no faults, 1 faults)
 
 Exit statuses follow sysexits(3): 0 ok, 64 usage, 65 bad input, 67 unknown user,
 73 cannot create, 75 temporary failure, 78 configuration error. Errors are one line on stderr,
