@@ -25,6 +25,7 @@ to see a message gets it as recent.
 from __future__ import annotations
 
 import bisect
+import weakref
 from collections.abc import Sequence
 
 from mailhub.imap.proto import Code, SequenceSet
@@ -49,6 +50,14 @@ from mailhub.store.changes import (
     UidValidityChanged,
 )
 from mailhub.store.model import MessageInfo, Snapshot
+
+# Per open store folder: the highest UID some session of this process was given as \Recent.
+_claimed: weakref.WeakKeyDictionary[Mailbox, int] = weakref.WeakKeyDictionary()
+
+
+def _note_claimed(mailbox: Mailbox, uid: int) -> None:
+    if uid > _claimed.get(mailbox, 0):
+        _claimed[mailbox] = uid
 
 
 class SelectedView:
@@ -76,10 +85,12 @@ class SelectedView:
         self._uids: list[int] = [m.uid for m in self.messages]
         # UIDs known expunged but not yet reported (ghosts kept in ``messages``).
         self._expunged: set[int] = set()
-        self._first_recent = first_recent  # None: rev2 / EXAMINE, no \Recent
-        self.recent_count = (
-            0 if first_recent is None else sum(1 for u in self._uids if u >= first_recent)
-        )
+        # \Recent UIDs of this session; None: rev2 / EXAMINE, no \Recent at all.
+        self._recent: set[int] | None = None
+        if first_recent is not None:
+            floor = max(first_recent, _claimed.get(mailbox, 0) + 1)
+            self._recent = {u for u in self._uids if u >= floor}
+            _note_claimed(mailbox, snapshot.uid_next - 1)
         self.gone = False  # the folder was deleted / its UIDVALIDITY changed
 
     # -- lookup ----------------------------------------------------------------------------
@@ -101,7 +112,11 @@ class SelectedView:
         return None
 
     def is_recent(self, uid: int) -> bool:
-        return self._first_recent is not None and uid >= self._first_recent
+        return self._recent is not None and uid in self._recent
+
+    @property
+    def recent_count(self) -> int:
+        return 0 if self._recent is None else len(self._recent)
 
     def is_expunged(self, uid: int) -> bool:
         """Expunged by someone, not yet reported to this session."""
@@ -217,12 +232,17 @@ class SelectedView:
                 self._uids.append(m.uid)
                 self.highest_modseq = max(self.highest_modseq, m.modseq)
             self.uid_next = max(self.uid_next, self._uids[-1] + 1)
-            if self._first_recent is not None:
-                first = await self.mailbox.claim_recent()
-                self._first_recent = min(self._first_recent, first) if self.recent_count else first
-                self.recent_count = sum(1 for u in self._uids if u >= self._first_recent)
+            if self._recent is not None:
+                # The first session of this process to see new mail gets it as \Recent and
+                # tells the store once (not once per session: 5,000 IDLE sessions would mean
+                # 5,000 index writes per delivery).
+                mine = [m.uid for m in added if m.uid > _claimed.get(self.mailbox, 0)]
+                if mine:
+                    _note_claimed(self.mailbox, mine[-1])
+                    self._recent.update(mine)
+                    await self.mailbox.claim_recent()
             out.append(ExistsResponse(len(self.messages)))
-            if self._first_recent is not None:
+            if self._recent is not None:
                 out.append(RecentResponse(self.recent_count))
         return out
 
@@ -242,8 +262,8 @@ class SelectedView:
         keep = [i for i, u in enumerate(self._uids) if u not in gone]
         self.messages = [self.messages[i] for i in keep]
         self._uids = [self._uids[i] for i in keep]
-        if self._first_recent is not None:
-            self.recent_count = sum(1 for u in self._uids if u >= self._first_recent)
+        if self._recent is not None:
+            self._recent -= gone
         return out
 
     def _resync(
