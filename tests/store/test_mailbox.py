@@ -135,6 +135,8 @@ async def test_change_records_reach_subscribers(account: MaildirAccount) -> None
         MailboxDeleted,
     ]
     assert changes[2].mailbox == "Archive"
+    # Regression: a watcher sync racing a MOVE published the expunge first, then an empty one.
+    assert all(c.uids for c in changes if isinstance(c, MessagesExpunged))
 
 
 async def test_folder_tree_operations(account: MaildirAccount) -> None:

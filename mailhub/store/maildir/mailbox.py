@@ -280,21 +280,33 @@ class MaildirMailbox:
         target = await self._account.open_mailbox(dest)
         if target is self and move:
             raise MailError(MailErrorKind.NOTPOSSIBLE, "cannot move into the same folder")
-        items = self.core.transfer_out(uids)
-        if not items:
-            return {}
         if not move:
-            await self._account.check_quota(sum(i[2].size for i in items), len(items))
-        mapping = await asyncio.to_thread(target.core.transfer_in, items, move)
-        await asyncio.to_thread(_fs.fsync_dir, target.core.path / "cur")
+            sizes = [i.size for i in self.core.infos_of(uids)]
+            await self._account.check_quota(sum(sizes), len(sizes))
+        mapping, gone = await asyncio.to_thread(self._transfer_blocking, target, uids, move)
+        if not mapping:
+            return {}
         added = tuple(target.core.infos_of(sorted(mapping.values())))
         target._publish([MessagesAdded(target.name, added)])
-        if move and mapping:
-            gone = await asyncio.to_thread(self.core.expunge, list(mapping), False)
+        if gone:
             self._publish([MessagesExpunged(self._name, tuple(gone), self.core.highest_modseq)])
-        elif mapping:
+        if not move:
             self._account.record_usage(sum(i.size for i in added), len(added))
         return mapping
+
+    def _transfer_blocking(
+        self, target: MaildirMailbox, uids: list[int], move: bool
+    ) -> tuple[dict[int, int], list[int]]:
+        """Both folders locked (in path order, so two opposite moves cannot deadlock) for the
+        whole transfer: no sync in between sees a moved file missing from its source."""
+        first, second = sorted((self.core, target.core), key=lambda c: str(c.path))
+        with first.lock, second.lock:
+            items = self.core.transfer_out(uids)
+            mapping = target.core.transfer_in(items, move) if items else {}
+            gone = self.core.expunge(list(mapping), unlink=False) if move and mapping else []
+        if mapping:
+            _fs.fsync_dir(target.core.path / "cur")
+        return mapping, gone
 
     # ----------------------------------------------------------------------- reads
     async def open_message(self, uid: int) -> MaildirMessage:
