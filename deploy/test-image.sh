@@ -14,6 +14,8 @@
 # 4. From the host: IMAP (greeting, CAPABILITY, STARTTLS, LOGIN, SELECT), IMAPS, POP3 (STLS,
 #    login, STAT/RETR), LMTP delivery seen by both; `podman healthcheck run`; SIGTERM (podman
 #    stop) ends the server cleanly with status 0 and "stopped" in the log.
+# 5. With MAILHUB_TEST_POSTFIX=1: Postfix (deploy/postfix/Dockerfile) in front of mailhub as
+#    in docker-compose.postfix.yml: SMTP to Postfix, LMTP to mailhub, unknown users refused.
 #
 # Known adjustments for this host (see the Ship-it issue): runc as the runtime (crun refuses
 # the host's cgroup layout), explicit ulimits at or below the host's hard limits, and the
@@ -207,5 +209,69 @@ $PODMAN logs "$NAME" >"$WORK/container.log" 2>&1
 grep -q "stopped" "$WORK/container.log" || fail "no 'stopped' line after SIGTERM"
 if grep -q "Traceback" "$WORK/container.log"; then cat "$WORK/container.log" >&2; fail "traceback in the log"; fi
 say "SIGTERM: clean stop (status 0)"
+$PODMAN rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
+
+# ---- 7. optional: Postfix in front, handing mail over LMTP (docker-compose.postfix.yml) ------
+if [ "${MAILHUB_TEST_POSTFIX:-0}" != 0 ]; then
+    PF_IMAGE=localhost/mailhub-postfix:test
+    # shellcheck disable=SC2086
+    $PODMAN build --format docker --build-arg BASE="$BASE_TAG" $ULIMITS \
+        -f deploy/postfix/Dockerfile -t "$PF_IMAGE" . >"$WORK/postfix-build.log" 2>&1 \
+        || { tail -30 "$WORK/postfix-build.log" >&2; fail "postfix image build"; }
+    # shellcheck disable=SC2086
+    $PODMAN run -d --name "$NAME" $ULIMITS --sysctl net.ipv4.ip_unprivileged_port_start=0 \
+        -v "$VOLUME:/data" -e MAILHUB_SMTP__PORT=0 "$IMAGE" >/dev/null || fail "podman run (hub)"
+    for _ in $(seq 1 60); do
+        $PODMAN logs "$NAME" 2>&1 | grep -q "mailhub .* ready" && break
+        sleep 0.5
+    done
+    HUB_IP=$(podman inspect --format '{{.NetworkSettings.IPAddress}}' "$NAME")
+    [ -n "$HUB_IP" ] || fail "no address for the mailhub container"
+    P_SMTP=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    trap '$PODMAN rm -f -t 0 "$NAME-postfix" >/dev/null 2>&1 || true; cleanup' EXIT
+    # shellcheck disable=SC2086
+    $PODMAN run -d --name "$NAME-postfix" $ULIMITS -e MAIL_DOMAINS=mail.test \
+        -e MAILHUB_LMTP="lmtp:inet:$HUB_IP:24" -p "127.0.0.1:$P_SMTP:25" "$PF_IMAGE" >/dev/null \
+        || fail "podman run (postfix)"
+    "$PY" - "$P_SMTP" <<'EOF' || { $PODMAN logs "$NAME-postfix" >&2; fail "SMTP to Postfix"; }
+import smtplib, sys, time
+port = int(sys.argv[1])
+for _ in range(60):
+    try:
+        smtp = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    raise SystemExit("postfix does not answer")
+smtp.ehlo("host.test")
+msg = b"From: bob@example.org\r\nTo: alice@mail.test\r\nSubject: via postfix\r\n\r\nhi\r\n"
+refused = smtp.sendmail("bob@example.org", ["alice@mail.test"], msg)
+assert not refused, refused
+try:
+    smtp.sendmail("bob@example.org", ["nobody@mail.test"], msg)
+except smtplib.SMTPRecipientsRefused as exc:
+    code = exc.recipients["nobody@mail.test"][0]
+    assert code in (450, 550), exc.recipients  # verified against mailhub's LMTP RCPT
+else:
+    raise AssertionError("postfix accepted an address mailhub does not know")
+smtp.quit()
+print("postfix: accepted alice, refused nobody")
+EOF
+    delivered=""
+    for _ in $(seq 1 60); do
+        if podman exec "$NAME" /opt/mailhub/bin/python -c '
+import poplib
+p = poplib.POP3("127.0.0.1", 110); p.user("alice@mail.test"); p.pass_("alice-Secret-42")
+msgs = [b"\n".join(p.retr(i + 1)[1]) for i in range(p.stat()[0])]; p.quit()
+raise SystemExit(0 if any(b"via postfix" in m for m in msgs) else 1)' 2>/dev/null; then
+            delivered=1; break
+        fi
+        sleep 0.5
+    done
+    [ -n "$delivered" ] || { $PODMAN logs "$NAME-postfix" >&2; fail "mail via Postfix did not arrive"; }
+    say "postfix -> LMTP -> mailhub: delivered ($(( $(date +%s) - START ))s)"
+    $PODMAN stop -t 30 "$NAME" "$NAME-postfix" >/dev/null
+fi
 
 say "PASS in $(( $(date +%s) - START ))s"
