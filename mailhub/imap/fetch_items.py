@@ -10,7 +10,7 @@ touches a message file, and a 50 MB ``BODY[]`` is never read whole: big sections
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol
 
 from mailhub.imap.render.cache import (
@@ -109,7 +109,17 @@ async def read_prefix(source: MessageSource, limit: int = MAX_HEADER_READ) -> by
 class MessageAccess:
     """Lazy access to one message's bytes, part tree and cached structure values."""
 
-    __slots__ = ("_cache_checked", "_data", "_root", "_source", "_values", "mailbox", "size", "uid")
+    __slots__ = (
+        "_cache_checked",
+        "_data",
+        "_root",
+        "_source",
+        "_values",
+        "deferred",
+        "mailbox",
+        "size",
+        "uid",
+    )
 
     def __init__(
         self,
@@ -118,9 +128,11 @@ class MessageAccess:
         size: int,
         prefetched: StructureValues | None = None,
         cache_checked: bool = False,
+        deferred: list[Awaitable[None]] | None = None,
     ) -> None:
         """``prefetched``: the cache entry if the caller already looked it up
-        (``cache_checked``: it did, so a None means a miss - do not ask again)."""
+        (``cache_checked``: it did, so a None means a miss - do not ask again).
+        ``deferred``: where to put cache writes for the caller to await together."""
         self.mailbox = mailbox
         self.uid = uid
         self.size = size
@@ -129,6 +141,7 @@ class MessageAccess:
         self._root: Part | None = None
         self._values: StructureValues | None = prefetched
         self._cache_checked = cache_checked or prefetched is not None
+        self.deferred = deferred
 
     @property
     def small(self) -> bool:
@@ -155,7 +168,11 @@ class MessageAccess:
                 self._values = unpack(await self.mailbox.get_cached(self.uid, CACHE_KEY))
             if self._values is None:
                 self._values = render_all(await self.data())
-                await self.mailbox.set_cached(self.uid, CACHE_KEY, pack(self._values))
+                write = self.mailbox.set_cached(self.uid, CACHE_KEY, pack(self._values))
+                if self.deferred is not None:
+                    self.deferred.append(write)
+                else:
+                    await write
         return self._values
 
     async def root(self) -> Part:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -248,23 +248,28 @@ class Fetcher:
                 *(self.mailbox.get_cached(info.uid, CACHE_KEY) for _, info in batch)
             )
             cached = [unpack(b) for b in blobs]
-        for i, (seq, info) in enumerate(batch):
-            new = changed.get(info.uid)
-            try:
-                resp = await self.fetch_one(
-                    seq,
-                    new or info,
-                    flags_changed=new is not None,
-                    access=None
-                    if cached is None
-                    else MessageAccess(self.mailbox, info.uid, info.size, cached[i], True),
-                )
-            except MailError as exc:
-                if exc.kind is not MailErrorKind.EXPUNGED:
-                    raise
-                self.missing.append(info.uid)
-                continue
-            yield resp
+        writes: list[Awaitable[None]] = []  # cache fills of this batch, awaited together
+        try:
+            for i, (seq, info) in enumerate(batch):
+                new = changed.get(info.uid)
+                acc = None
+                if cached is not None:
+                    acc = MessageAccess(
+                        self.mailbox, info.uid, info.size, cached[i], True, deferred=writes
+                    )
+                try:
+                    resp = await self.fetch_one(
+                        seq, new or info, flags_changed=new is not None, access=acc
+                    )
+                except MailError as exc:
+                    if exc.kind is not MailErrorKind.EXPUNGED:
+                        raise
+                    self.missing.append(info.uid)
+                    continue
+                yield resp
+        finally:
+            if writes:
+                await asyncio.gather(*writes, return_exceptions=True)
 
     # ------------------------------------------------------------------------ one message
     async def fetch_one(
