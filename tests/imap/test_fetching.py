@@ -384,3 +384,57 @@ def test_internaldate_format() -> None:
 
 def _unused(_: MessageInfo) -> None:  # keep the import for type readers
     return None
+
+
+_CORPUS = sorted((MIME / "corpus").glob("*.eml"))
+_parts = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(lambda p: ".".join(map(str, p)))
+_texts = st.sampled_from(
+    ["", "HEADER", "TEXT", "MIME", "HEADER.FIELDS (FROM)", "HEADER.FIELDS.NOT (TO)"]
+)
+
+
+@st.composite
+def _att(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["BODY", "BODY.PEEK", "BINARY.PEEK", "BINARY.SIZE", "SIMPLE"]))
+    if kind == "SIMPLE":
+        return draw(
+            st.sampled_from(
+                ["ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.TEXT", "RFC822.HEADER"]
+            )
+        )
+    part = draw(_parts)
+    if kind.startswith("BINARY"):
+        spec = part
+    else:
+        text = draw(_texts)
+        if text == "MIME" and not part:
+            text = "TEXT"
+        spec = ".".join(x for x in (part, text) if x)
+    att = f"{kind}[{spec}]"
+    if kind != "BINARY.SIZE" and draw(st.booleans()):
+        att += f"<{draw(st.integers(0, 300))}.{draw(st.integers(1, 300))}>"
+    return att
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(which=st.integers(0, len(_CORPUS) - 1), atts=st.lists(_att(), min_size=1, max_size=5))
+async def test_any_attribute_mix_answers_validly(
+    mailbox: MaildirMailbox, which: int, atts: list[str]
+) -> None:
+    """Random attribute lists over the malformed-MIME corpus: a syntactically whole FETCH
+    response (literal sizes exact) or FetchFailed(NO [UNKNOWN-CTE]), never another error."""
+    snap = await mailbox.snapshot()
+    if not snap.messages:
+        await add(mailbox, *(p.read_bytes() for p in _CORPUS))
+    try:
+        [r], _ = await fetch(mailbox, f"a FETCH {which + 1} ({' '.join(atts)})")
+    except FetchFailed as exc:
+        assert exc.code is not None and exc.code.name == "UNKNOWN-CTE"
+        return
+    data = await inside(r)
+    pos = 0
+    while (m := re.compile(rb"~?\{(\d+)\}\r\n").search(data, pos)) is not None:
+        pos = m.end() + int(m.group(1))
+        assert pos <= len(data)
