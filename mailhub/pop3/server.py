@@ -308,7 +308,7 @@ class _Connection:
             return
         if isinstance(reply.body, list):
             self._out += reply.body
-            self._pending += sum(len(b) for b in reply.body)
+            self._pending += sum(map(len, reply.body))
             if self._pending >= _FLUSH_AT:
                 await self._flush()
             return
