@@ -57,10 +57,14 @@ def test_stls_discards_pipelined_plaintext(pop3env: Pop3Env) -> None:
     tls.close()
 
 
-@pytest.fixture
-def remote_env(tmp_path: Path, ca: trustme.CA) -> Iterator[Pop3Env]:
-    """A server that treats nobody as local: cleartext auth must be refused."""
-    env = Pop3Env(tmp_path / "d", ca, LimitSettings(failed_login_delay=0), {})
+@pytest.fixture(params=[False])
+def remote_env(
+    tmp_path: Path, ca: trustme.CA, request: pytest.FixtureRequest
+) -> Iterator[Pop3Env]:
+    """A server that treats nobody as local: cleartext auth is refused unless the setting
+    ``allow_cleartext_auth`` (the fixture's parameter) says otherwise."""
+    env = Pop3Env(tmp_path / "d", ca, LimitSettings(failed_login_delay=0), {},
+                  allow_cleartext_auth=request.param)
     env.data_dir.mkdir()
     env.start()
     import mailhub.pop3.server as srv
@@ -191,4 +195,14 @@ def test_fuzz_live_server(pop3env: Pop3Env, lines: list[bytes]) -> None:
     # The server still serves a fresh client.
     client = pop3env.connect()
     assert client.capa()
+    client.quit()
+
+
+@pytest.mark.parametrize("remote_env", [True], indirect=True)
+def test_cleartext_auth_allowed_by_setting(remote_env: Pop3Env) -> None:
+    user = remote_env.add_user()
+    client = remote_env.connect()
+    assert "USER" in client.capa()
+    client.user(user)
+    assert client.pass_(PASSWORD).startswith(b"+OK")
     client.quit()
