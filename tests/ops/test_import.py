@@ -231,3 +231,37 @@ def test_mbox_reader_never_fails(blob: bytes) -> None:
 def test_from_line_date_total(line: bytes) -> None:
     value = from_line_date(b"From x " + line)
     assert value is None or isinstance(value, float)
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a TTY, stderr shows a bar reaching 100%; piped (as above) it stays silent."""
+    import pty
+    import subprocess
+    import sys
+
+    from mailhub_proc import clean_env
+
+    data = tmp_path / "data"
+    _account(data)
+    mbox = tmp_path / "small.mbox"
+    _write_mbox(mbox, 1200)
+    primary, secondary = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mailhub", "import", ADDRESS, str(mbox), "--folder", "Old"],
+        stderr=secondary, stdout=subprocess.PIPE, text=True, timeout=120,
+        env=clean_env({"MAILHUB_DATA_DIR": str(data)}),
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert proc.returncode == 0
+    assert "imported 1200 messages into 1 folder" in proc.stdout
+    assert re.search(rb"Old +\[#{30}\] 100\.0% 1200 messages", shown), shown[-300:]
