@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 from pathlib import Path
+
+_tmp_counter = itertools.count()
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -47,7 +50,7 @@ def fsync_dir(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     write_new_file(tmp, data)

@@ -8,6 +8,7 @@ are published on the bus from the event loop thread (the bus is not thread-safe 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from mailhub.store.maildir.account import MaildirAccount
 
 log = logging.getLogger(__name__)
+
+# Writes the files of a batch (MULTIAPPEND, a delivery to many recipients) in parallel.
+_WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="maildir-write")
 
 # Below this size a message is read on the event loop: a thread hop costs more than the read
 # (measured by bench/store.py's "read" figures).
@@ -225,15 +229,30 @@ class MaildirMailbox:
     def _append_blocking(
         self, messages: Sequence[NewMessage], lf: list[bytes], into_new: bool
     ) -> list[MessageInfo]:
-        prepared: list[Prepared] = []
         now = time.time()
+        prepared = [
+            Prepared(
+                self.core.path / "tmp" / filename.unique(),
+                len(data),
+                crlf_size_of(data),
+                flagmod.normalise(msg.flags),
+                msg.internal_date if msg.internal_date is not None else now,
+            )
+            for msg, data in zip(messages, lf, strict=True)
+        ]
         try:
-            for msg, data in zip(messages, lf, strict=True):
-                tmp = self.core.path / "tmp" / filename.unique()
-                when = msg.internal_date if msg.internal_date is not None else now
-                _fs.write_new_file(tmp, data, when)
-                flags = flagmod.normalise(msg.flags)
-                prepared.append(Prepared(tmp, len(data), crlf_size_of(data), flags, when))
+            if len(prepared) == 1:
+                _fs.write_new_file(prepared[0].tmp_path, lf[0], prepared[0].internal_date)
+            else:
+                # The fsyncs of a batch overlap: the disk flushes them together. Wait for all
+                # before looking at errors, so cleanup never races a write still running.
+                futures = [
+                    _WRITERS.submit(_fs.write_new_file, p.tmp_path, d, p.internal_date)
+                    for p, d in zip(prepared, lf, strict=True)
+                ]
+                concurrent.futures.wait(futures)
+                for future in futures:
+                    future.result()
             infos = self.core.add_prepared(prepared, into_new)
         except OSError as exc:
             for item in prepared:
