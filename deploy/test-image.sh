@@ -116,12 +116,31 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))')
 set -- $PORTS
 P_IMAP=$1 P_IMAPS=$2 P_POP3=$3 P_LMTP=$4 P_POP3S=$5
 
+# Configuration both ways: a mounted file (MAILHUB_CONFIG) and MAILHUB_* variables on top.
+cat >"$WORK/custom.toml" <<'TOML'
+data_dir = "/data"
+host = "0.0.0.0"
+hostname = "mail.test"
+[imap]
+port = 143
+tls_port = 993
+[pop3]
+port = 110
+tls_port = 995
+[lmtp]
+port = 24
+[smtp]
+port = 25
+TOML
+chmod 0644 "$WORK/custom.toml"
+
 podman volume create "$VOLUME" >/dev/null
 # shellcheck disable=SC2086
 $PODMAN run -d --name "$NAME" $ULIMITS \
     --sysctl net.ipv4.ip_unprivileged_port_start=0 \
     -v "$VOLUME:/data" -v "$TLS:/etc/mailhub/tls:ro" \
-    -e MAILHUB_HOSTNAME=mail.test \
+    -v "$WORK/custom.toml:/etc/mailhub/custom.toml:ro" \
+    -e MAILHUB_CONFIG=/etc/mailhub/custom.toml \
     -e MAILHUB_TLS__CERT_FILE=/etc/mailhub/tls/fullchain.pem \
     -e MAILHUB_TLS__KEY_FILE=/etc/mailhub/tls/privkey.pem \
     -e MAILHUB_HEALTH__USER=health@mail.test \
@@ -165,6 +184,7 @@ print("lmtp: delivered")
 
 imap = imaplib.IMAP4(H, p_imap)
 assert imap.welcome.startswith(b"* OK"), imap.welcome
+assert b"mail.test" in imap.welcome, imap.welcome  # hostname from the mounted config file
 typ, caps = imap.capability()
 assert typ == "OK" and b"IMAP4rev1" in caps[0], caps
 assert b"STARTTLS" in caps[0], caps
