@@ -41,7 +41,7 @@ def to_lf(data: bytes) -> bytes:
 class FolderCore(FolderSync):
     """The synchronous heart of an open folder."""
 
-    def relocate(self, uid: int) -> Path:
+    def relocate(self, uid: int) -> str:
         """After ENOENT: find where an outside rename put the file, or report it expunged."""
         with self.lock:
             self.refresh(full=True)

@@ -44,7 +44,9 @@ INLINE_READ_LIMIT = 128 * 1024
 
 def to_crlf(data: bytes) -> bytes:
     """Every line ending as CRLF, whatever the file holds (LF, CRLF or a mix)."""
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    return data.replace(b"\n", b"\r\n")
 
 
 class MaildirMessage:

@@ -123,13 +123,16 @@ class FolderState:
         with self.lock:
             return [self.infos[u] for u in uids if u in self.infos]
 
-    def path_of(self, uid: int) -> Path:
-        """Where the message's file is now; raises EXPUNGED if it is gone."""
-        with self.lock:
-            rel = self.names.get(uid)
-            if rel is None:
-                raise MailError(MailErrorKind.EXPUNGED, f"message UID {uid} was expunged")
-            return self.path / rel
+    def path_of(self, uid: int) -> str:
+        """Where the message's file is now; raises EXPUNGED if it is gone.
+
+        A plain string: it is built for every message read, and pathlib joins cost more than
+        the read of a small message.
+        """
+        rel = self.names.get(uid)
+        if rel is None:
+            raise MailError(MailErrorKind.EXPUNGED, f"message UID {uid} was expunged")
+        return f"{self.path}/{rel}"
 
     def current_name(self, uid: int) -> str | None:
         """Where a message's file is now, after another process or program renamed it."""
