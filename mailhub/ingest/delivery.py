@@ -187,22 +187,18 @@ class DeliveryAgent:
         self.directory = directory
         self.settings = settings
         self._group = GroupCommit()  # concurrent deliveries to one folder share a commit
-        self._opening: dict[str, asyncio.Lock] = {}
 
     # -- resolution ---------------------------------------------------------------------------
 
     async def open_account(self, rec: AccountRecord) -> Account:
         """The account's store, with its current limits (the accounts file may have changed).
 
-        Opens of one account are serialised: the first open creates the Maildir, and two
-        deliveries racing to create it (ten LMTP connections, or an alias and its account in
-        one message) made the store fail one of them. Later opens return the cached account.
+        The store serialises first opens of an account itself (concurrent first deliveries
+        used to race to create the Maildir), so this needs no lock of its own.
         """
-        lock = self._opening.setdefault(rec.address.lower(), asyncio.Lock())
-        async with lock:
-            return await self.store.open_account(
-                rec.address, QuotaLimits(rec.quota_bytes, rec.quota_messages)
-            )
+        return await self.store.open_account(
+            rec.address, QuotaLimits(rec.quota_bytes, rec.quota_messages)
+        )
 
     def _lookup(self, address: str) -> AccountRecord | None:
         try:
