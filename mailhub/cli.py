@@ -146,6 +146,7 @@ OPS_COMMANDS = {
     "health": "mailhub.ops.health",
     "import": "mailhub.ops.importer",
     "doctor": "mailhub.ops.doctor",
+    "demo": "mailhub.ops.demo",
 }
 
 

@@ -1,0 +1,97 @@
+"""The demo's two outputs: a narrative on the terminal and one self-contained HTML page.
+
+The page has no external assets (inline CSS, no scripts, no fonts) so it can be mailed, put on
+a projector from a USB stick, or opened years later. Each step is a row; each device is a
+column holding its part of that step's wire transcript, so reading down a column is one
+device's timeline and reading across a row shows what one action did everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from mailhub.demo.story import DEVICES, Step
+
+ARROWS = {"C": ">>", "S": "<<", "$": "$ ", "O": "  "}
+MAX_BLOCK = 40  # lines of one device in one step shown before "... n more lines"
+
+
+def terminal(step: Step, number: int) -> str:
+    out = [f"\n== {number}. {step.title} ({step.seconds:.2f} s)", f"   {step.story}"]
+    width = max(len(d) for d in DEVICES)
+    for device, direction, text in step.lines:
+        out.append(f"   {device:<{width}} {ARROWS[direction]} {text}")
+    out.extend(f"   => {seen}" for seen in step.seen)
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem;color:#1d232b;
+background:#f6f7f9}
+h1{font-size:1.5rem;margin:0 0 .3rem}
+p.lead{max-width:60rem;margin:.2rem 0 1rem}
+table{border-collapse:separate;border-spacing:6px;width:100%;table-layout:fixed}
+th{position:sticky;top:0;background:#1d3557;color:#fff;padding:.5rem;border-radius:4px;
+font-size:.9rem}
+td{vertical-align:top;background:#fff;border:1px solid #d8dde3;border-radius:4px;padding:.4rem}
+td.empty{background:transparent;border:1px dashed #e1e5ea}
+tr.story td{background:#eef3f8;border-color:#c9d6e3}
+.story h2{font-size:1.05rem;margin:.1rem 0 .3rem}
+.story .took{color:#5a6470;font-weight:normal;font-size:.85rem}
+.seen{margin:.3rem 0 0;padding-left:1.2rem;color:#205c2c}
+pre{margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;
+word-break:break-all}
+.C{color:#0b5394}.S{color:#444}.X{color:#7a4a00}
+.C::before{content:"C: ";color:#9aa5b1}.S::before{content:"S: ";color:#9aa5b1}
+.X::before{content:"$ ";color:#9aa5b1}
+.O{color:#444}
+.more{color:#8a94a0;font-style:italic}
+footer{margin-top:1rem;color:#5a6470;font-size:.85rem}
+"""
+
+
+def _cell(lines: Sequence[tuple[str, str]]) -> str:
+    if not lines:
+        return '<td class="empty"></td>'
+    rows = []
+    for direction, text in lines[:MAX_BLOCK]:
+        cls = "X" if direction == "$" else direction
+        rows.append(f'<span class="{cls}">{html.escape(text)}</span>')
+    if len(lines) > MAX_BLOCK:
+        rows.append(f'<span class="more">... {len(lines) - MAX_BLOCK} more lines</span>')
+    return "<td><pre>" + "\n".join(rows) + "</pre></td>"
+
+
+def page(steps: Sequence[Step], where: str, total: float) -> str:
+    used = [d for d in DEVICES if any(ln[0] == d for s in steps for ln in s.lines)]
+    head = "".join(f"<th>{html.escape(DEVICES[d])}</th>" for d in used)
+    body = []
+    for n, step in enumerate(steps, 1):
+        seen = "".join(f"<li>{html.escape(x)}</li>" for x in step.seen)
+        body.append(
+            f'<tr class="story" id="step-{n}"><td colspan="{len(used)}"><h2>{n}. '
+            f'{html.escape(step.title)} <span class="took">({step.seconds:.2f} s)</span></h2>'
+            f"{html.escape(step.story)}"
+            + (f'<ul class="seen">{seen}</ul>' if seen else "") + "</td></tr>"
+        )
+        cells = [
+            _cell([(dr, tx) for dev, dr, tx in step.lines if dev == d]) for d in used
+        ]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        "<title>mailhub demo: IMAP versus POP3</title>"
+        f"<style>{_CSS}</style></head><body>"
+        "<h1>IMAP versus POP3, on one mailbox</h1>"
+        "<p class=\"lead\">IMAP keeps every device and the server in step: what one device "
+        "does (read a message, file it in a folder) every other device sees. POP3 downloads "
+        "to one device and, unless the account keeps a copy, removes the mail from the "
+        "server. Each column is one device's timeline; each cell is that device's actual "
+        "protocol exchange during the step (C: client, S: server; passwords replaced by "
+        f"asterisks). Server: {html.escape(where)}.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<footer>{len(steps)} steps in {total:.1f} s, recorded by <code>mailhub demo</code>."
+        "</footer></body></html>\n"
+    )
