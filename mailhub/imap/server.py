@@ -274,6 +274,11 @@ class ImapConnection:
         self.last_read = time.monotonic()
 
     # -- output ----------------------------------------------------------------------------
+    def queue(self, data: bytes) -> bool:
+        self._out.append(data)
+        self._pending += len(data)
+        return self._pending >= _FLUSH_AT
+
     async def write(self, pieces: list[Piece]) -> None:
         for piece in pieces:
             if isinstance(piece, BodyRef):
@@ -283,6 +288,8 @@ class ImapConnection:
                 self._pending += len(piece)
                 if self._pending >= _FLUSH_AT:
                     await self._push(sync=False)
+        if self._pending >= _FLUSH_AT:
+            await self._push(sync=False)
 
     async def _stream(self, ref: BodyRef) -> None:
         left = ref.size
