@@ -10,7 +10,7 @@ touches a message file, and a 50 MB ``BODY[]`` is never read whole: big sections
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from mailhub.imap.render.cache import (
@@ -128,11 +128,11 @@ class MessageAccess:
         size: int,
         prefetched: StructureValues | None = None,
         cache_checked: bool = False,
-        deferred: list[Awaitable[None]] | None = None,
+        deferred: dict[int, bytes] | None = None,
     ) -> None:
         """``prefetched``: the cache entry if the caller already looked it up
         (``cache_checked``: it did, so a None means a miss - do not ask again).
-        ``deferred``: where to put cache writes for the caller to await together."""
+        ``deferred``: where to put cache fills for the caller to write in one transaction."""
         self.mailbox = mailbox
         self.uid = uid
         self.size = size
@@ -168,11 +168,10 @@ class MessageAccess:
                 self._values = unpack(await self.mailbox.get_cached(self.uid, CACHE_KEY))
             if self._values is None:
                 self._values = render_all(await self.data())
-                write = self.mailbox.set_cached(self.uid, CACHE_KEY, pack(self._values))
                 if self.deferred is not None:
-                    self.deferred.append(write)
+                    self.deferred[self.uid] = pack(self._values)
                 else:
-                    await write
+                    await self.mailbox.set_cached(self.uid, CACHE_KEY, pack(self._values))
         return self._values
 
     async def root(self) -> Part:

@@ -24,9 +24,9 @@ Semantics that live here rather than in the handler:
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -243,12 +243,10 @@ class Fetcher:
                 self.updated.update(changed)
         cached: list[StructureValues | None] | None = None
         if self.wants_structure:
-            # one lookup per message is a thread hop each: run a batch of them together
-            blobs = await asyncio.gather(
-                *(self.mailbox.get_cached(info.uid, CACHE_KEY) for _, info in batch)
-            )
-            cached = [unpack(b) for b in blobs]
-        writes: list[Awaitable[None]] = []  # cache fills of this batch, awaited together
+            # one index lookup for the whole batch, not a thread hop per message
+            blobs = await self.mailbox.get_cached_many([info.uid for _, info in batch], CACHE_KEY)
+            cached = [unpack(blobs.get(info.uid)) for _, info in batch]
+        writes: dict[int, bytes] = {}  # cache fills of this batch, written in one transaction
         try:
             for i, (seq, info) in enumerate(batch):
                 new = changed.get(info.uid)
@@ -269,7 +267,9 @@ class Fetcher:
                 yield resp
         finally:
             if writes:
-                await asyncio.gather(*writes, return_exceptions=True)
+                # only a cache: on failure the values are computed again next time
+                with contextlib.suppress(MailError):
+                    await self.mailbox.set_cached_many(CACHE_KEY, writes)
 
     # ------------------------------------------------------------------------ one message
     async def fetch_one(

@@ -12,7 +12,7 @@ then publishes its change records, then returns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from mailhub.store.bus import ChangeBus
@@ -121,6 +121,12 @@ class Mailbox(Protocol):
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         """Cache a value computed from the message's bytes; dropped with the message."""
+
+    async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]:
+        """``get_cached`` for many messages in one index lookup (FETCH of a whole folder)."""
+
+    async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
+        """``set_cached`` for many messages in one index transaction."""
 
     async def keywords(self) -> list[str]:
         """Every keyword known to this folder (for IMAP FLAGS/PERMANENTFLAGS)."""

@@ -205,6 +205,9 @@ async def test_recent_retrieved_and_cache(account: MaildirAccount) -> None:
     assert await inbox.get_cached(2, "envelope") == b"(NIL)"
     await inbox.expunge([2])
     assert await inbox.get_cached(2, "envelope") is None
+    await inbox.set_cached_many("envelope", {1: b"(one)", 3: b"(three)", 2: b"(gone)"})
+    assert await inbox.get_cached_many([1, 2, 3, 4], "envelope") == {1: b"(one)", 3: b"(three)"}
+    assert await inbox.get_cached_many(range(1, 2000), "other") == {}
 
 
 async def test_state_survives_restart(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ rendering changes makes old entries miss and be rebuilt.
 from __future__ import annotations
 
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +45,10 @@ class CacheStore(Protocol):
     async def get_cached(self, uid: int, key: str) -> bytes | None: ...
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None: ...
+
+    async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]: ...
+
+    async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None: ...
 
 
 def render_all(data: bytes) -> StructureValues:

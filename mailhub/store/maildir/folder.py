@@ -234,6 +234,31 @@ class FolderCore(FolderSync):
                     (uid, key, value),
                 )
 
+    def get_cached_many(self, uids: list[int], key: str) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        with self.lock:
+            conn = self._db().conn
+            for start in range(0, len(uids), 500):  # SQLite's bound-parameter limit
+                chunk = uids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT uid, value FROM cache WHERE key = ? AND uid IN ({marks})",
+                    (key, *chunk),
+                )
+                found.update((uid, bytes(value)) for uid, value in rows)
+        return found
+
+    def set_cached_many(self, key: str, values: dict[int, bytes]) -> None:
+        with self.lock:
+            db = self._db()
+            rows = [(uid, key, value) for uid, value in values.items() if uid in self.infos]
+            if not rows:
+                return
+            with db.write():
+                db.conn.executemany(
+                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
+                )
+
     def keyword_names(self) -> list[str]:
         with self.lock:
             self.keywords.reload()

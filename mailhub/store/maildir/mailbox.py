@@ -12,7 +12,7 @@ import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -347,6 +347,12 @@ class MaildirMailbox:
 
     async def set_cached(self, uid: int, key: str, value: bytes) -> None:
         await asyncio.to_thread(self.core.set_cached, uid, key, value)
+
+    async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]:
+        return await asyncio.to_thread(self.core.get_cached_many, list(uids), key)
+
+    async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
+        await asyncio.to_thread(self.core.set_cached_many, key, dict(values))
 
     async def keywords(self) -> list[str]:
         return await asyncio.to_thread(self.core.keyword_names)
