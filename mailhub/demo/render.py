@@ -13,15 +13,46 @@ from collections.abc import Sequence
 
 from mailhub.demo.story import DEVICES, Step
 
-ARROWS = {"C": ">>", "S": "<<", "$": "$ ", "O": "  "}
-MAX_BLOCK = 40  # lines of one device in one step shown before "... n more lines"
+ARROWS = {"C": ">>", "S": "<<", "$": "$ ", "O": "  ", "c": ">>", "s": "<<"}
+# Plain-text direction marks (not CSS): the page still reads right when copied as text.
+_MARK = {"C": "C: ", "S": "S: ", "$": "$ ", "O": "  ", "c": "C: ", "s": "S: "}
+_SHOWN_HEADERS = ("From:", "Subject:")
+
+
+def _runs(lines: Sequence[tuple[str, str]]) -> list[tuple[bool, list[tuple[str, str]]]]:
+    """Split into runs of protocol lines and runs of message content (lower-case direction)."""
+    runs: list[tuple[bool, list[tuple[str, str]]]] = []
+    for direction, text in lines:
+        content = direction.islower()
+        if runs and runs[-1][0] == content:
+            runs[-1][1].append((direction, text))
+        else:
+            runs.append((content, [(direction, text)]))
+    return runs
 
 
 def terminal(step: Step, number: int) -> str:
+    """The step for a terminal: message contents folded to their From and Subject lines."""
     out = [f"\n== {number}. {step.title} ({step.seconds:.2f} s)", f"   {step.story}"]
     width = max(len(d) for d in DEVICES)
-    for device, direction, text in step.lines:
-        out.append(f"   {device:<{width}} {ARROWS[direction]} {text}")
+    shown = step.lines
+    i = 0
+    while i < len(shown):
+        device, direction, text = shown[i]
+        if not direction.islower():
+            out.append(f"   {device:<{width}} {ARROWS[direction]} {text}")
+            i += 1
+            continue
+        j = i
+        while j < len(shown) and shown[j][0] == device and shown[j][1].islower():
+            j += 1
+        block = shown[i:j]
+        for _d, dr, tx in block:
+            if tx.startswith(_SHOWN_HEADERS):
+                out.append(f"   {device:<{width}} {ARROWS[dr]} {tx}")
+        out.append(f"   {device:<{width}} {ARROWS[direction]} [... the message: "
+                   f"{len(block)} lines in all]")
+        i = j
     out.extend(f"   => {seen}" for seen in step.seen)
     return "\n".join(out)
 
@@ -43,24 +74,33 @@ tr.story td{background:#eef3f8;border-color:#c9d6e3}
 pre{margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;
 word-break:break-all}
 .C{color:#0b5394}.S{color:#444}.X{color:#7a4a00}
-.C::before{content:"C: ";color:#9aa5b1}.S::before{content:"S: ";color:#9aa5b1}
-.X::before{content:"$ ";color:#9aa5b1}
+.d{color:#9aa5b1;user-select:none}
 .O{color:#444}
-.more{color:#8a94a0;font-style:italic}
+details{margin:0 0 0 1.5em}summary{color:#5a6470;cursor:pointer}
 footer{margin-top:1rem;color:#5a6470;font-size:.85rem}
 """
 
 
+def _line(direction: str, text: str) -> str:
+    cls = {"$": "X", "c": "C", "s": "S"}.get(direction, direction)
+    return (f'<span class="{cls}"><span class="d">{_MARK[direction]}</span>'
+            f"{html.escape(text)}</span>")
+
+
 def _cell(lines: Sequence[tuple[str, str]]) -> str:
+    """A device's lines in one step; each message's content folds into a <details>."""
     if not lines:
         return '<td class="empty"></td>'
-    rows = []
-    for direction, text in lines[:MAX_BLOCK]:
-        cls = "X" if direction == "$" else direction
-        rows.append(f'<span class="{cls}">{html.escape(text)}</span>')
-    if len(lines) > MAX_BLOCK:
-        rows.append(f'<span class="more">... {len(lines) - MAX_BLOCK} more lines</span>')
-    return "<td><pre>" + "\n".join(rows) + "</pre></td>"
+    parts = []
+    for content, run in _runs(lines):
+        body = "\n".join(_line(d, t) for d, t in run)
+        if content:
+            subject = next((t for _d, t in run if t.startswith("Subject:")), "message")
+            parts.append(f"<details><summary>{html.escape(subject)} ({len(run)} lines)"
+                         f"</summary>{body}</details>")
+        else:
+            parts.append(body + "\n")
+    return "<td><pre>" + "".join(parts) + "</pre></td>"
 
 
 def page(steps: Sequence[Step], where: str, total: float) -> str:

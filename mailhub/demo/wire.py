@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 REDACTED = "********"
-Recorder = Callable[[str, str, str], None]  # (device, direction "C"/"S", text)
+# (device, direction, text): "C" client, "S" server; "c"/"s" are lines of a message's content
+# (a body sent with DATA or APPEND, an IMAP literal, a RETR/TOP answer), which the outputs fold.
+Recorder = Callable[[str, str, str], None]
 
 
 class DemoError(Exception):
@@ -68,7 +70,7 @@ class LineConn:
         """Send a block (a message body); each of its lines is recorded."""
         self.sock.sendall(data)
         for line in data.decode("utf-8", "replace").split("\r\n")[:-1]:
-            self.record(self.device, "C", self.redact(line))
+            self.record(self.device, "C" if line == "." else "c", self.redact(line))
 
     def _fill(self, deadline: float) -> None:
         left = deadline - time.monotonic()
@@ -83,14 +85,16 @@ class LineConn:
             raise DemoError(f"{self.device}: the server closed the connection")
         self.buf += chunk
 
-    def read_line(self, timeout: float | None = None) -> str:
+    def read_line(self, timeout: float | None = None, direction: str = "S") -> str:
         """One line without its CRLF (raises TimeoutError when none arrives in time)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while b"\r\n" not in self.buf:
             self._fill(deadline)
         line, _, self.buf = self.buf.partition(b"\r\n")
         text = line.decode("utf-8", "replace")
-        self.record(self.device, "S", self.redact(text))
+        if text == "." and direction == "s":
+            direction = "S"  # the end of a multi-line answer is protocol, not content
+        self.record(self.device, direction, self.redact(text))
         return text
 
     def read_bytes(self, n: int, timeout: float | None = None) -> bytes:
@@ -103,7 +107,7 @@ class LineConn:
         if lines and lines[-1] == "":
             lines.pop()
         for line in lines:
-            self.record(self.device, "S", self.redact(line))
+            self.record(self.device, "s", self.redact(line))
         return data
 
     def upgrade(self, ctx: ssl.SSLContext) -> None:
@@ -219,9 +223,10 @@ class Pop3Client(LineConn):
         if not status.startswith("+OK"):
             raise DemoError(f"{self.device}: {text.split()[0]} failed: {status}")
         lines = [status]
+        content = "s" if text.split()[0] in ("RETR", "TOP") else "S"
         if multi:
             while True:
-                line = self.read_line()
+                line = self.read_line(direction=content)
                 if line == ".":
                     break
                 lines.append(line[1:] if line.startswith("..") else line)
