@@ -443,16 +443,17 @@ class Dovecot:
 
 async def measure(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, float]:
     out: dict[str, float] = {}
-    out.update(await big_ops(server.port))
-    print(f"  big-folder ops done: {out}", flush=True)
-    for shared in (False, True):
+    if "big" in args.phases:
+        out.update(await big_ops(server.port))
+        print(f"  big-folder ops done: {out}", flush=True)
+    for shared in (False, True) if "mixed" in args.phases else ():
         for n in args.clients:
             r = await mixed(server.port, n, args.seconds, shared)
             key = f"{'shared' if shared else 'sep'}{n}"
             out[f"{key}_ops_s"] = r["ops_s"]
             out[f"{key}_p99_ms"] = r["p99_ms"]
             print(f"  mixed {key}: {r}", flush=True)
-    if args.idle:
+    if args.idle and "idle" in args.phases:
         out.update(await idle_test(server.port, args.idle, server.pids))
         print(f"  idle: {out['idle_kb_per_conn']:.0f} KB/conn, "
               f"reach {out['idle_reach_all_s']:.2f}s", flush=True)
@@ -496,9 +497,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--only", choices=("mailhub", "dovecot"))
+    parser.add_argument("--phases", default="big,mixed,idle", help="comma-separated subset")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.clients = [int(x) for x in args.clients.split(",")]
+    args.phases = set(args.phases.split(","))
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.idle * 2 + 100 > hard:
