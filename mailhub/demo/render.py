@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from mailhub.demo.story import DEVICES, Step
+from mailhub.demo.story import DEVICES, Line, Step
 
 ARROWS = {"C": ">>", "S": "<<", "$": "$ ", "O": "  ", "c": ">>", "s": "<<"}
 # Plain-text direction marks (not CSS): the page still reads right when copied as text.
@@ -19,15 +19,15 @@ _MARK = {"C": "C: ", "S": "S: ", "$": "$ ", "O": "  ", "c": "C: ", "s": "S: "}
 _SHOWN_HEADERS = ("From:", "Subject:")
 
 
-def _runs(lines: Sequence[tuple[str, str]]) -> list[tuple[bool, list[tuple[str, str]]]]:
+def _runs(lines: Sequence[Line]) -> list[tuple[bool, list[Line]]]:
     """Split into runs of protocol lines and runs of message content (lower-case direction)."""
-    runs: list[tuple[bool, list[tuple[str, str]]]] = []
-    for direction, text in lines:
-        content = direction.islower()
+    runs: list[tuple[bool, list[Line]]] = []
+    for line in lines:
+        content = line.direction.islower()
         if runs and runs[-1][0] == content:
-            runs[-1][1].append((direction, text))
+            runs[-1][1].append(line)
         else:
-            runs.append((content, [(direction, text)]))
+            runs.append((content, [line]))
     return runs
 
 
@@ -38,7 +38,7 @@ def terminal(step: Step, number: int) -> str:
     shown = step.lines
     i = 0
     while i < len(shown):
-        device, direction, text = shown[i]
+        device, direction, text, _at = shown[i]
         if not direction.islower():
             out.append(f"   {device:<{width}} {ARROWS[direction]} {text}")
             i += 1
@@ -47,7 +47,7 @@ def terminal(step: Step, number: int) -> str:
         while j < len(shown) and shown[j][0] == device and shown[j][1].islower():
             j += 1
         block = shown[i:j]
-        for _d, dr, tx in block:
+        for _d, dr, tx, _at in block:
             if tx.startswith(_SHOWN_HEADERS):
                 out.append(f"   {device:<{width}} {ARROWS[dr]} {tx}")
         out.append(f"   {device:<{width}} {ARROWS[direction]} [... the message: "
@@ -81,21 +81,22 @@ footer{margin-top:1rem;color:#5a6470;font-size:.85rem}
 """
 
 
-def _line(direction: str, text: str) -> str:
-    cls = {"$": "X", "c": "C", "s": "S"}.get(direction, direction)
-    return (f'<span class="{cls}"><span class="d">{_MARK[direction]}</span>'
-            f"{html.escape(text)}</span>")
+def _line(line: Line) -> str:
+    """One transcript line; hovering shows when it went over the wire."""
+    cls = {"$": "X", "c": "C", "s": "S"}.get(line.direction, line.direction)
+    return (f'<span class="{cls}" title="+{line.at:.3f} s"><span class="d">'
+            f"{_MARK[line.direction]}</span>{html.escape(line.text)}</span>")
 
 
-def _cell(lines: Sequence[tuple[str, str]]) -> str:
+def _cell(lines: Sequence[Line]) -> str:
     """A device's lines in one step; each message's content folds into a <details>."""
     if not lines:
         return '<td class="empty"></td>'
     parts = []
     for content, run in _runs(lines):
-        body = "\n".join(_line(d, t) for d, t in run)
+        body = "\n".join(_line(ln) for ln in run)
         if content:
-            subject = next((t for _d, t in run if t.startswith("Subject:")), "message")
+            subject = next((ln.text for ln in run if ln.text.startswith("Subject:")), "message")
             parts.append(f"<details><summary>{html.escape(subject)} ({len(run)} lines)"
                          f"</summary>{body}</details>")
         else:
@@ -104,7 +105,7 @@ def _cell(lines: Sequence[tuple[str, str]]) -> str:
 
 
 def page(steps: Sequence[Step], where: str, total: float) -> str:
-    used = [d for d in DEVICES if any(ln[0] == d for s in steps for ln in s.lines)]
+    used = [d for d in DEVICES if any(ln.device == d for s in steps for ln in s.lines)]
     head = "".join(f"<th>{html.escape(DEVICES[d])}</th>" for d in used)
     body = []
     for n, step in enumerate(steps, 1):
@@ -116,7 +117,7 @@ def page(steps: Sequence[Step], where: str, total: float) -> str:
             + (f'<ul class="seen">{seen}</ul>' if seen else "") + "</td></tr>"
         )
         cells = [
-            _cell([(dr, tx) for dev, dr, tx in step.lines if dev == d]) for d in used
+            _cell([ln for ln in step.lines if ln.device == d]) for d in used
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -130,7 +131,8 @@ def page(steps: Sequence[Step], where: str, total: float) -> str:
         "to one device and, unless the account keeps a copy, removes the mail from the "
         "server. Each column is one device's timeline; each cell is that device's actual "
         "protocol exchange during the step (C: client, S: server; passwords replaced by "
-        f"asterisks). Server: {html.escape(where)}.</p>"
+        "asterisks; hover over a line to see when it was sent; click a message to unfold it). "
+        f"Server: {html.escape(where)}.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         f"<footer>{len(steps)} steps in {total:.1f} s, recorded by <code>mailhub demo</code>."
         "</footer></body></html>\n"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, make_msgid
+from typing import NamedTuple
 
 from mailhub.demo.wire import DemoError, Endpoint, ImapClient, LmtpClient, Pop3Client
 
@@ -28,11 +29,18 @@ DEVICES = {
 }
 
 
+class Line(NamedTuple):
+    device: str
+    direction: str  # C/S client/server, c/s message content, $ shell command, O its output
+    text: str
+    at: float  # seconds since the demo started
+
+
 @dataclass
 class Step:
     title: str
     story: str
-    lines: list[tuple[str, str, str]] = field(default_factory=list)  # (device, C/S/$, text)
+    lines: list[Line] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # what was observed, in words
     seconds: float = 0.0
 
@@ -78,10 +86,11 @@ class Demo:
         self.step: Step | None = None
         self.exists = 0  # the phone's view of INBOX's message count
         self.uids: dict[str, int] = {}  # subject -> UID
+        self.t0 = time.monotonic()
 
     def record(self, device: str, direction: str, text: str) -> None:
         assert self.step is not None
-        self.step.lines.append((device, direction, text))
+        self.step.lines.append(Line(device, direction, text, time.monotonic() - self.t0))
 
     def begin(self, title: str, story: str) -> Step:
         self.step = Step(title, story)
