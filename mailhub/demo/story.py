@@ -275,7 +275,13 @@ class Demo:
         first = self.pop3_download(desktop, delete=True)
         desktop.command("QUIT")
         desktop.close()
-        gone = phone.expect(r"^\* \d+ EXPUNGE", count=len(first))
+        try:
+            gone = phone.expect(r"^\* \d+ EXPUNGE", count=len(first))
+        except DemoError as exc:
+            if t.private or t.set_policy is not None:
+                raise
+            raise DemoError(f"{exc}: is the account's POP3 policy `delete`? Give the demo "
+                            "--data-dir (the server's) so that it can set it") from None
         self.exists -= len(gone)
         noop = laptop.command("NOOP")
         s.seen.append(f"POP3 downloaded and deleted {len(first)} messages; the phone got "

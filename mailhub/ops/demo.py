@@ -31,7 +31,15 @@ DEMO_USER = "demo@example.test"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="show IMAP sync and POP3 download side by side")
+    p = sub.add_parser(
+        "demo", help="show IMAP sync and POP3 download side by side",
+        description="Play out two IMAP devices (a phone in IDLE and a laptop) staying in sync "
+        "and a POP3 desktop downloading under the delete and keep policies, printing every "
+        "protocol line and writing the same story as an HTML page. Without --server it runs "
+        "a private server on a temporary directory (nothing to set up). With --server it uses "
+        "a real account (best a test account): it leaves a folder Bills and the demo's kept "
+        "messages there, and its POP3 desktop deletes only the messages the demo delivered.",
+    )
     p.add_argument("--config", metavar="PATH", type=Path,
                    help="with --server: the server's config (to switch the POP3 policy)")
     p.add_argument("--data-dir", metavar="DIR", type=Path,
