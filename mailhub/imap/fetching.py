@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -199,6 +199,47 @@ class Fetcher:
         """UIDs that were expunged by someone else and so got no response."""
 
     # -------------------------------------------------------------------------- driving
+    @property
+    def index_only(self) -> bool:
+        """Whether every item comes from the index (UID, FLAGS, RFC822.SIZE, MODSEQ), so
+        :meth:`encode_index_only` can answer without building response objects."""
+        return not self.sets_seen and all(fast for _, _, fast in self._plan)
+
+    def encode_index_only(self, targets: Iterable[tuple[int, MessageInfo]]) -> Iterator[bytes]:
+        """The wire bytes of an index-only FETCH, one message at a time.
+
+        Byte-for-byte what :meth:`responses` + ``FetchResponse.write`` produce, about ten
+        times faster: ``UID FETCH 1:* (FLAGS)`` over 100,000 messages is what every sync
+        client sends on every connect.
+        """
+        opts = self.options
+        changedsince = opts.changedsince
+        plan = [(name.encode("ascii") + b" ", fast) for name, _, fast in self._plan]
+        add_modseq = not self.wants_modseq and (
+            changedsince is not None or (opts.condstore and self.wants_flags)
+        )
+        rec = opts.is_recent
+        for seq, info in targets:
+            if changedsince is not None and info.modseq <= changedsince:
+                continue
+            parts = [b"* %d FETCH (" % seq]
+            for i, (name, fast) in enumerate(plan):
+                if i:
+                    parts.append(b" ")
+                parts.append(name)
+                if fast == 1:
+                    parts.append(b"%d" % info.uid)
+                elif fast == 2:
+                    parts.append(_flags_raw(info.flags, rec is not None and rec(info.uid)).data)
+                elif fast == 3:
+                    parts.append(b"%d" % info.size)
+                else:
+                    parts.append(b"(%d)" % info.modseq)
+            if add_modseq:
+                parts.append(b" MODSEQ (%d)" % info.modseq)
+            parts.append(b")\r\n")
+            yield b"".join(parts)
+
     async def responses(
         self, targets: Iterable[tuple[int, MessageInfo]]
     ) -> AsyncIterator[FetchResponse]:

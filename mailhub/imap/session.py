@@ -340,6 +340,11 @@ class Session:
         elif self.conn.queue(bytes(b.buf)):
             await self.conn.write([])
 
+    async def send_raw(self, data: bytes) -> None:
+        """Write pre-encoded untagged responses (the index-only FETCH fast path)."""
+        if self.conn.queue(data):
+            await self.conn.write([])
+
     @staticmethod
     def ok(cmd: Command, text: str, code: Code | ResponseCode | None = None) -> Tagged:
         return Tagged(

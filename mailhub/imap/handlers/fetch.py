@@ -46,8 +46,21 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
             is_recent=view.is_recent,
         ),
     )
+    targets = ((s, view.info(s)) for s in seqs)
+    if fetcher.index_only:
+        chunk: list[bytes] = []
+        size = 0
+        for line in fetcher.encode_index_only(targets):
+            chunk.append(line)
+            size += len(line)
+            if size >= 65536:
+                await session.send_raw(b"".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            await session.send_raw(b"".join(chunk))
+        return session.ok(cmd, "FETCH completed")
     try:
-        async for resp in fetcher.responses((s, view.info(s)) for s in seqs):
+        async for resp in fetcher.responses(targets):
             await session.send(resp)
     except FetchFailed as exc:
         return Tagged(cmd.tag, "BAD" if exc.status == "BAD" else "NO", exc.text, exc.code)
