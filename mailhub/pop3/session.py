@@ -20,7 +20,7 @@ from typing import Any
 from mailhub import metrics
 from mailhub.auth import sasl
 from mailhub.auth.directory import AccountDirectory
-from mailhub.auth.model import AccountRecord, Pop3Scope
+from mailhub.auth.model import AccountRecord, Pop3DeleteAction, Pop3Scope
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.pop3 import proto
 from mailhub.pop3.maildrop import Maildrop, select_messages, uidl_of
@@ -493,6 +493,8 @@ class Pop3Session:
         finally:
             await self.close()
         count, _ = drop.stat()
+        if drop.policy.on_delete is Pop3DeleteAction.KEEP:
+            count += len(drop.deleted)  # "deleted" for this client, still in INBOX
         log.info(
             "pop3 %s: %s quit: %d retrieved, %d deleted (%s), %d left",
             self.config.peer,

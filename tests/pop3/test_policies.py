@@ -76,7 +76,8 @@ def test_keep_policy_marks_seen(pop3env: Pop3Env) -> None:
     user, uids = setup_three(pop3env, on_delete=Pop3DeleteAction.KEEP)
     client = pop3env.login()
     client.dele(2)
-    client.quit()
+    # Regression: QUIT said "0 messages left" although keep leaves everything in INBOX.
+    assert client.quit() == b"+OK Logging out, 3 messages left"
     after = snap(pop3env, user)
     assert [m.uid for m in after.messages] == uids
     flags = {m.uid: m.flags for m in after.messages}
