@@ -15,7 +15,7 @@ from mailhub.store.maildir import MaildirMailstore, account_dir
 from mailhub.store.model import NewMessage
 from tests.support import dovecot_preauth as dovecot
 
-pytestmark = pytest.mark.skipif(
+needs_dovecot = pytest.mark.skipif(
     not dovecot.available(), reason="needs Debian's dovecot-imapd and root (installed by .ci/run)"
 )
 
@@ -53,6 +53,7 @@ def _make_dovecot_store(maildir: Path) -> tuple[int, dict[int, frozenset[str]], 
     return dovecot.uidvalidity(out), dovecot.uids_and_flags(out), subjects
 
 
+@needs_dovecot
 async def test_dovecot_maildir_keeps_uids_flags_and_keywords(tmp_path: Path) -> None:
     root = tmp_path / "mail"
     maildir = account_dir(root, ADDRESS)
@@ -77,5 +78,36 @@ async def test_dovecot_maildir_keeps_uids_flags_and_keywords(tmp_path: Path) -> 
         assert "Entwürfe" in folders
         drafts = await account.open_mailbox("Entwürfe")
         assert [m.flags for m in (await drafts.snapshot()).messages] == [frozenset({"\\Draft"})]
+    finally:
+        await store.close()
+
+
+async def test_uidlist_uids_win_over_new_files_with_a_stale_header(tmp_path: Path) -> None:
+    """Regression: Dovecot's uidlist header can lag (``N3`` while UID 3 exists); a file the
+    uidlist does not know, sorting before UID 3's file, took UID 3 and pushed it to 4."""
+    from mailhub.store.maildir import _fs
+
+    root = tmp_path / "mail"
+    maildir = account_dir(root, ADDRESS)
+    maildir.parent.mkdir(parents=True)
+    _fs.make_maildir(maildir)
+    names = {1: "1700000001.M1P1.host,S=14", 2: "1700000002.M2P1.host,S=14",
+             3: "1700000003.M3P1.host,S=14"}  # fmt: skip
+    for uid, base in names.items():
+        (maildir / "cur" / f"{base}:2,S").write_bytes(f"Subject: {uid}\n\nx\n".encode())
+    (maildir / "cur" / "0000000000.outside.host:2,").write_bytes(b"Subject: new\n\nx\n")
+    lines = ["3 V1234 N3 Gabc"] + [f"{uid} :{base}" for uid, base in names.items()]
+    (maildir / "dovecot-uidlist").write_text("\n".join(lines) + "\n")
+    store = MaildirMailstore(root)
+    try:
+        inbox = await (await store.open_account(ADDRESS)).open_mailbox("INBOX")
+        snap = await inbox.snapshot()
+        assert snap.uidvalidity == 1234
+        subjects = {}
+        for info in snap.messages:
+            data = await (await inbox.open_message(info.uid)).read()
+            subjects[info.uid] = data.split(b"\r\n")[0]
+        assert subjects == {1: b"Subject: 1", 2: b"Subject: 2", 3: b"Subject: 3",
+                            4: b"Subject: new"}  # fmt: skip
     finally:
         await store.close()
