@@ -179,12 +179,18 @@ async def mixed(port: int, clients: int, seconds: float, shared: bool) -> dict[s
         rng = random.Random(seed)
         while time.monotonic() < stop:
             n = rng.randint(1, PER_USER)
-            op = rng.choice((
-                f"FETCH {n} (ENVELOPE FLAGS)", f"FETCH {n} (BODY.PEEK[])",
-                f"UID STORE {n} +FLAGS (\\Flagged)", f"UID STORE {n} -FLAGS (\\Flagged)",
-                "SEARCH UNSEEN", "STATUS INBOX (MESSAGES UNSEEN)", "NOOP",
-                "UID FETCH 1:* (FLAGS)",
-            ))
+            op = rng.choice(
+                (
+                    f"FETCH {n} (ENVELOPE FLAGS)",
+                    f"FETCH {n} (BODY.PEEK[])",
+                    f"UID STORE {n} +FLAGS (\\Flagged)",
+                    f"UID STORE {n} -FLAGS (\\Flagged)",
+                    "SEARCH UNSEEN",
+                    "STATUS INBOX (MESSAGES UNSEEN)",
+                    "NOOP",
+                    "UID FETCH 1:* (FLAGS)",
+                )
+            )
             t = time.perf_counter()
             await c.cmd(op)
             lat.append(time.perf_counter() - t)
@@ -240,9 +246,7 @@ def rss_kb(pids: list[int]) -> int:
     return total
 
 
-async def idle_test(
-    port: int, count: int, pids: Callable[[], list[int]]
-) -> dict[str, float]:
+async def idle_test(port: int, count: int, pids: Callable[[], list[int]]) -> dict[str, float]:
     before = rss_kb(pids())
     conns: list[Client] = []
     sem = asyncio.Semaphore(50)
@@ -307,10 +311,19 @@ class Mailhub:
             shutil.copytree(tree, target)
         conf = self.dir / "mailhub.toml"
         conf.write_text("[limits]\nmax_connections_per_ip = 100000\nfailed_login_delay = 0\n")
-        args = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.dir),
-                "--imap-port", str(self.port), "--config", str(conf)]
-        for flag in ("--imaps-port", "--pop3-port", "--pop3s-port", "--lmtp-port",
-                     "--smtp-port"):
+        args = [
+            sys.executable,
+            "-m",
+            "mailhub",
+            "serve",
+            "--data-dir",
+            str(self.dir),
+            "--imap-port",
+            str(self.port),
+            "--config",
+            str(conf),
+        ]
+        for flag in ("--imaps-port", "--pop3-port", "--pop3s-port", "--lmtp-port", "--smtp-port"):
             args += [flag, "0"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
@@ -398,8 +411,7 @@ class Dovecot:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(tree, target)
         subprocess.run(["chown", "-R", "nobody:nogroup", str(self.dir / "mail")], check=True)
-        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port,
-                                                 password=PASSWORD))
+        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
         subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
         self.started = True
         wait_port(self.port)
@@ -455,8 +467,10 @@ async def measure(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[s
             print(f"  mixed {key}: {r}", flush=True)
     if args.idle and "idle" in args.phases:
         out.update(await idle_test(server.port, args.idle, server.pids))
-        print(f"  idle: {out['idle_kb_per_conn']:.0f} KB/conn, "
-              f"reach {out['idle_reach_all_s']:.2f}s", flush=True)
+        print(
+            f"  idle: {out['idle_kb_per_conn']:.0f} KB/conn, reach {out['idle_reach_all_s']:.2f}s",
+            flush=True,
+        )
     return out
 
 
@@ -476,8 +490,11 @@ def report(results: dict[str, dict[str, float]], clients: list[int]) -> str:
         ("new mail reaches all IDLE (s)", "idle_reach_all_s", False),
     ]
     names = list(results)
-    out = [f"{'':44}" + "".join(f"{n:>12}" for n in names)
-           + ("   mailhub/dovecot" if len(names) == 2 else "")]
+    out = [
+        f"{'':44}"
+        + "".join(f"{n:>12}" for n in names)
+        + ("   mailhub/dovecot" if len(names) == 2 else "")
+    ]
     for label, key, _higher in rows:
         if not all(key in results[n] for n in names):
             continue

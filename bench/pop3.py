@@ -70,17 +70,35 @@ def build_maildir(path: Path, count: int) -> int:
     for sub in ("cur", "new", "tmp"):
         (path / sub).mkdir(parents=True, exist_ok=True)
     words = [
-        "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed",
-        "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna",
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "consectetur",
+        "adipiscing",
+        "elit",
+        "sed",
+        "do",
+        "eiusmod",
+        "tempor",
+        "incididunt",
+        "ut",
+        "labore",
+        "et",
+        "dolore",
+        "magna",
     ]
     total = 0
     base = 1_700_000_000
     for i in range(count):
         size = rng.randint(2000, 28400)
-        head = (f"Return-Path: <sender{i % 97}@remote.test>\nFrom: Sender {i % 97} "
-                f"<sender{i % 97}@remote.test>\nTo: {USER}\nSubject: bench message {i}\n"
-                f"Date: Thu, 26 Nov 2026 12:00:00 +0000\nMessage-ID: <b{i}@remote.test>\n"
-                "MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n")
+        head = (
+            f"Return-Path: <sender{i % 97}@remote.test>\nFrom: Sender {i % 97} "
+            f"<sender{i % 97}@remote.test>\nTo: {USER}\nSubject: bench message {i}\n"
+            f"Date: Thu, 26 Nov 2026 12:00:00 +0000\nMessage-ID: <b{i}@remote.test>\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+        )
         lines = [head]
         used = len(head)
         while used < size:
@@ -159,7 +177,7 @@ class Client:
             received += len(data)
             window = carry + data
             done += window.count(marker)  # carry is shorter than the marker: no double count
-            carry = window[-(len(marker) - 1):]
+            carry = window[-(len(marker) - 1) :]
             data = b""
             batch = []
             while sent < len(commands) and sent - done < WINDOW:
@@ -248,10 +266,17 @@ class Mailhub:
         target = account_dir(self.dir / "mail", USER)
         target.parent.mkdir(parents=True)
         shutil.copytree(inbox, target)
-        args = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.dir),
-                "--pop3-port", str(self.port)]
-        for flag in ("--imap-port", "--imaps-port", "--pop3s-port", "--lmtp-port",
-                     "--smtp-port"):
+        args = [
+            sys.executable,
+            "-m",
+            "mailhub",
+            "serve",
+            "--data-dir",
+            str(self.dir),
+            "--pop3-port",
+            str(self.port),
+        ]
+        for flag in ("--imap-port", "--imaps-port", "--pop3s-port", "--lmtp-port", "--smtp-port"):
             args += [flag, "0"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
@@ -323,9 +348,7 @@ class Dovecot:
         target.parent.mkdir(parents=True)
         shutil.copytree(inbox, target)
         subprocess.run(["chown", "-R", "nobody:nogroup", str(self.dir / "mail")], check=True)
-        self.conf.write_text(
-            DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD)
-        )
+        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
         subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
         self.started = True
         wait_port(self.port)
@@ -356,8 +379,11 @@ def report(results: dict[str, dict[str, float]]) -> str:
         ("DELE+QUIT (s)", "dele_quit", 1.0, False),
     ]
     names = list(results)
-    out = [f"{'':18}" + "".join(f"{n:>12}" for n in names)
-           + ("   mailhub/dovecot" if len(names) == 2 else "")]
+    out = [
+        f"{'':18}"
+        + "".join(f"{n:>12}" for n in names)
+        + ("   mailhub/dovecot" if len(names) == 2 else "")
+    ]
     for label, key, scale, _higher in rows:
         values = [results[n][key] * scale for n in names]
         line = f"{label:18}" + "".join(f"{v:12.2f}" for v in values)
@@ -392,14 +418,16 @@ def main() -> int:
         inbox = base / "inbox"
         t = time.perf_counter()
         size = build_maildir(inbox, args.messages)
-        print(f"built {args.messages} messages ({size / 1e6:.1f} MB CRLF) in "
-              f"{time.perf_counter() - t:.1f}s", flush=True)
+        print(
+            f"built {args.messages} messages ({size / 1e6:.1f} MB CRLF) in "
+            f"{time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
         for server in servers:
             try:
                 server.start(inbox)
                 print(f"measuring {server.name}...", flush=True)
-                results[server.name] = measure(server.port, args.messages, args.dele,
-                                               args.rounds)
+                results[server.name] = measure(server.port, args.messages, args.dele, args.rounds)
             finally:
                 server.stop()
         print(report(results))

@@ -234,7 +234,9 @@ async def serve(settings: Settings, ctx: ServerContext | None = None) -> int:
 
         drop(settings)
         log.info(
-            "mailhub %s ready (data in %s, TLS %s)", __version__, settings.data_dir,
+            "mailhub %s ready (data in %s, TLS %s)",
+            __version__,
+            settings.data_dir,
             "on" if ctx.tls.enabled else "off",
         )
         await stop.wait()

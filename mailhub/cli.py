@@ -64,10 +64,18 @@ class CliError(Exception):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", type=Path,
-                        help="TOML configuration file (default: $MAILHUB_CONFIG)")
-    parser.add_argument("--data-dir", metavar="DIR", type=Path,
-                        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="TOML configuration file (default: $MAILHUB_CONFIG)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
+    )
 
 
 def _port(text: str) -> int:
@@ -89,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
     for flag, help_text in (
-        ("--imap-port", "IMAP (STARTTLS)"), ("--imaps-port", "IMAP over TLS"),
-        ("--pop3-port", "POP3 (STLS)"), ("--pop3s-port", "POP3 over TLS"),
-        ("--lmtp-port", "LMTP delivery"), ("--smtp-port", "SMTP delivery"),
+        ("--imap-port", "IMAP (STARTTLS)"),
+        ("--imaps-port", "IMAP over TLS"),
+        ("--pop3-port", "POP3 (STLS)"),
+        ("--pop3s-port", "POP3 over TLS"),
+        ("--lmtp-port", "LMTP delivery"),
+        ("--smtp-port", "SMTP delivery"),
     ):
         serve.add_argument(flag, metavar="N", type=_port, help=f"{help_text} port; 0 disables")
 
@@ -101,8 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = user_sub.add_parser(name, help=help_text)
         _common(p)
         p.add_argument("address")
-        p.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of stdin")
+        p.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of stdin",
+        )
     p = user_sub.add_parser("del", help="delete an account (its mail stays on disk)")
     _common(p)
     p.add_argument("address")
@@ -112,29 +126,58 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("address")
     p.add_argument("--quota-bytes", metavar="N", type=int, help="storage quota (0 = unlimited)")
-    p.add_argument("--quota-messages", metavar="N", type=int,
-                   help="message count quota (0 = unlimited)")
-    p.add_argument("--alias", metavar="A", action="append",
-                   help="alias address (repeat; replaces the current aliases)")
+    p.add_argument(
+        "--quota-messages", metavar="N", type=int, help="message count quota (0 = unlimited)"
+    )
+    p.add_argument(
+        "--alias",
+        metavar="A",
+        action="append",
+        help="alias address (repeat; replaces the current aliases)",
+    )
     p.add_argument("--no-aliases", action="store_true", help="remove every alias")
     p.add_argument("--pop3", choices=("yes", "no"), help="allow POP3 access")
-    p.add_argument("--pop3-on-delete", choices=("delete", "keep", "archive", "trash"),
-                   help="what a POP3 DELE does")
-    p.add_argument("--pop3-mark-seen", choices=("yes", "no"),
-                   help="mark messages \\Seen when POP3 downloads them")
-    p.add_argument("--pop3-scope", choices=("all", "since_enabled", "not_retrieved"),
-                   help="which INBOX messages POP3 offers")
+    p.add_argument(
+        "--pop3-on-delete",
+        choices=("delete", "keep", "archive", "trash"),
+        help="what a POP3 DELE does",
+    )
+    p.add_argument(
+        "--pop3-mark-seen",
+        choices=("yes", "no"),
+        help="mark messages \\Seen when POP3 downloads them",
+    )
+    p.add_argument(
+        "--pop3-scope",
+        choices=("all", "since_enabled", "not_retrieved"),
+        help="which INBOX messages POP3 offers",
+    )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--enable", dest="enabled", action="store_const", const=True,
-                       help="allow the account to log in and receive mail")
-    group.add_argument("--disable", dest="enabled", action="store_const", const=False,
-                       help="refuse logins and delivery for the account")
+    group.add_argument(
+        "--enable",
+        dest="enabled",
+        action="store_const",
+        const=True,
+        help="allow the account to log in and receive mail",
+    )
+    group.add_argument(
+        "--disable",
+        dest="enabled",
+        action="store_const",
+        const=False,
+        help="refuse logins and delivery for the account",
+    )
 
     deliver = sub.add_parser("deliver", help="deliver one message from stdin (an MDA)")
     _common(deliver)
     deliver.add_argument("--folder", metavar="NAME", help="folder to file into (default INBOX)")
-    deliver.add_argument("-f", "--from", dest="sender", metavar="SENDER",
-                         help="envelope sender, written as Return-Path")
+    deliver.add_argument(
+        "-f",
+        "--from",
+        dest="sender",
+        metavar="SENDER",
+        help="envelope sender, written as Return-Path",
+    )
     deliver.add_argument("recipients", nargs="+", metavar="RECIPIENT")
     for module_name in OPS_COMMANDS.values():
         importlib.import_module(module_name).add_parser(sub)
@@ -197,9 +240,12 @@ def _describe(rec: Any) -> str:
         "enabled" if rec.enabled else "disabled",
         f"aliases={','.join(rec.aliases) or '-'}",
         f"quota={'/'.join(quota) or 'none'}",
-        "pop3=" + (
+        "pop3="
+        + (
             f"{pop3.on_delete.value},{'seen' if pop3.mark_seen_on_retr else 'unseen'},"
-            f"{pop3.scope.value}" if pop3.enabled else "off"
+            f"{pop3.scope.value}"
+            if pop3.enabled
+            else "off"
         ),
     ]
     return "\t".join(fields)
@@ -341,7 +387,10 @@ async def _deliver(settings: Settings, data: bytes, args: argparse.Namespace) ->
     try:
         agent = DeliveryAgent(store, directory, settings)
         return await agent.deliver(
-            data, args.sender, args.recipients, folder=args.folder,
+            data,
+            args.sender,
+            args.recipients,
+            folder=args.folder,
             received=ReceivedInfo(protocol="local"),
         )
     finally:
@@ -380,9 +429,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mailhub.net.tls import TlsError
 
     overrides = {
-        "host": args.host, "imap.port": args.imap_port, "imap.tls_port": args.imaps_port,
-        "pop3.port": args.pop3_port, "pop3.tls_port": args.pop3s_port,
-        "lmtp.port": args.lmtp_port, "smtp.port": args.smtp_port,
+        "host": args.host,
+        "imap.port": args.imap_port,
+        "imap.tls_port": args.imaps_port,
+        "pop3.port": args.pop3_port,
+        "pop3.tls_port": args.pop3s_port,
+        "lmtp.port": args.lmtp_port,
+        "smtp.port": args.smtp_port,
     }
     settings = _settings(args, overrides)
     setup_logging(settings.log)
@@ -445,8 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mailhub: {exc.message}", file=sys.stderr)
         return _MAIL_ERROR_STATUS.get(exc.kind, EX_SOFTWARE)
     except OSError as exc:  # e.g. a data directory the user may not write
-        print(f"mailhub: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(f"mailhub: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EX_IOERR
     except KeyboardInterrupt:
         return 130

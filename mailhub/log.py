@@ -46,8 +46,13 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z"
         ctx = [
-            v for v in (getattr(record, "conn_id", None), getattr(record, "user", None),
-                        getattr(record, "peer", None)) if v
+            v
+            for v in (
+                getattr(record, "conn_id", None),
+                getattr(record, "user", None),
+                getattr(record, "peer", None),
+            )
+            if v
         ]
         tag = f" [{' '.join(ctx)}]" if ctx else ""
         line = f"{ts} {record.levelname:<7} {record.name}{tag} {record.getMessage()}"

@@ -12,6 +12,7 @@ random verbs cannot grow the registry without bound.
 
 from __future__ import annotations
 
+import abc
 import math
 import re
 import threading
@@ -20,7 +21,20 @@ from collections.abc import Callable, Iterable, Sequence
 LabelValues = tuple[str, ...]
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _COMMAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,23}")
 
@@ -44,7 +58,7 @@ def _num(value: float) -> str:
     return repr(value)
 
 
-class _Metric:
+class _Metric(abc.ABC):
     kind = "untyped"
 
     def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
@@ -59,8 +73,9 @@ class _Metric:
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
 
+    @abc.abstractmethod
     def samples(self) -> list[str]:
-        raise NotImplementedError
+        """The metric's sample lines in Prometheus text format."""
 
 
 class Counter(_Metric):

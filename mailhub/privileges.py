@@ -41,15 +41,21 @@ def target(settings: Settings) -> Ids | None:
     if settings.user is None or os.geteuid() != 0:
         return None
     try:
-        pw = pwd.getpwuid(int(settings.user)) if settings.user.isdigit() else pwd.getpwnam(
-            settings.user)
+        pw = (
+            pwd.getpwuid(int(settings.user))
+            if settings.user.isdigit()
+            else pwd.getpwnam(settings.user)
+        )
     except KeyError:
         raise PrivilegeError(f"user: no such user {settings.user!r}") from None
     gid = pw.pw_gid
     if settings.group is not None:
         try:
-            gid = (grp.getgrgid(int(settings.group)) if settings.group.isdigit()
-                   else grp.getgrnam(settings.group)).gr_gid
+            gid = (
+                grp.getgrgid(int(settings.group))
+                if settings.group.isdigit()
+                else grp.getgrnam(settings.group)
+            ).gr_gid
         except KeyError:
             raise PrivilegeError(f"group: no such group {settings.group!r}") from None
     if pw.pw_uid == 0:

@@ -130,7 +130,7 @@ def env_settings(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         model: type[BaseModel] = Settings
         for i, part in enumerate(path):
             if part not in model.model_fields:
@@ -178,9 +178,11 @@ def _describe(exc: ValidationError, sources: Mapping[str, str]) -> str:
         msg = "unknown setting"
     elif "input" in err and not isinstance(err["input"], (dict, list)):
         msg = f"{msg} (got {err['input']!r})"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(
-        errors
-    ) > 1 else ""
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     return f"{key}: {msg} [from {source}]{more}"
 
 

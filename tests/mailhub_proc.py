@@ -191,8 +191,16 @@ class MailhubServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.data_dir),
-               "--host", self.host]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mailhub",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            self.host,
+        ]
         for name, flag in _PORT_FLAGS.items():
             cmd += [flag, str(self.ports[name])]
         if self.config_path is not None:
@@ -250,8 +258,7 @@ class MailhubServer:
                     if status == 71 and "address already in use" in tail.lower():
                         raise _PortTaken()
                     raise AssertionError(
-                        f"mailhub serve exited {status} before ready:\n"
-                        f"{self.log_tail()}"
+                        f"mailhub serve exited {status} before ready:\n{self.log_tail()}"
                     )
                 left = deadline - time.monotonic()
                 if left <= 0:

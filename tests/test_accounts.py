@@ -54,7 +54,10 @@ def test_garbage_hashes_never_verify_or_raise(stored: str) -> None:
 @pytest.mark.parametrize(
     "stored",
     [
-        "", "scrypt", "scrypt$16384$8$1$$", "md5$1$2$3$YQ==$YQ==",
+        "",
+        "scrypt",
+        "scrypt$16384$8$1$$",
+        "md5$1$2$3$YQ==$YQ==",
         "scrypt$3$8$1$YWFhYQ==$YWFhYWFhYWFhYWFhYWFhYQ==",  # N not a power of two
         "scrypt$1099511627776$8$1$YWFhYQ==$YWFhYWFhYWFhYWFhYWFhYQ==",  # absurd memory
         "scrypt$16384$8$1$!!!$YWFhYQ==",
@@ -70,16 +73,34 @@ def test_malformed_hashes_are_rejected(stored: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "norm"),
-    [("Bob@Example.COM", "Bob@example.com"), (" a.b+c@x.org ", "a.b+c@x.org"),
-     ("x@sub.example.org.", "x@sub.example.org")],
+    [
+        ("Bob@Example.COM", "Bob@example.com"),
+        (" a.b+c@x.org ", "a.b+c@x.org"),
+        ("x@sub.example.org.", "x@sub.example.org"),
+    ],
 )
 def test_normalize(raw: str, norm: str) -> None:
     assert normalize_address(raw) == norm
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "nobody", "@x.org", "a@", "a b@x.org", "../a@x.org", "a/b@x.org", "a@x/y",
-            "a@..", ".a@x.org", "a..b@x.org", "a@-x.org", "a\x00@x.org", "a@x.org\nb"],
+    "bad",
+    [
+        "",
+        "nobody",
+        "@x.org",
+        "a@",
+        "a b@x.org",
+        "../a@x.org",
+        "a/b@x.org",
+        "a@x/y",
+        "a@..",
+        ".a@x.org",
+        "a..b@x.org",
+        "a@-x.org",
+        "a\x00@x.org",
+        "a@x.org\nb",
+    ],
 )
 def test_normalize_rejects(bad: str) -> None:
     with pytest.raises(MailError) as info:
@@ -107,11 +128,18 @@ def test_lookup_by_address_alias_and_case(tmp_path: Path) -> None:
     d = AccountDirectory(tmp_path)
     d.add("Alice@Example.com", "pw", aliases=["postmaster@EXAMPLE.com", "al@other.org"])
     d.add("bob@other.org", "pw2")
-    for name in ("Alice@example.com", "alice@EXAMPLE.COM", "ALICE@example.com",
-                 "postmaster@example.com", "Postmaster@Example.Com", "al@other.org", "alice"):
+    for name in (
+        "Alice@example.com",
+        "alice@EXAMPLE.COM",
+        "ALICE@example.com",
+        "postmaster@example.com",
+        "Postmaster@Example.Com",
+        "al@other.org",
+        "alice",
+    ):
         rec = d.lookup(name)
         assert rec is not None and rec.address == "Alice@example.com", name
-    assert d.lookup("bob")is not None
+    assert d.lookup("bob") is not None
     assert d.lookup("carol@example.com") is None
     assert d.domains() == {"example.com", "other.org"}
 

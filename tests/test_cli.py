@@ -34,13 +34,19 @@ def test_no_command_is_a_usage_error() -> None:
 
 def test_user_lifecycle(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    add = run_cli("user", "add", "Bob@Example.ORG", "--password-stdin", "--data-dir", str(data),
-                  input="first pw\n")
+    add = run_cli(
+        "user",
+        "add",
+        "Bob@Example.ORG",
+        "--password-stdin",
+        "--data-dir",
+        str(data),
+        input="first pw\n",
+    )
     assert add.returncode == 0, add.stderr
     assert "bob" in add.stdout.lower()
 
-    dup = run_cli("user", "add", "bob@example.org", "--password-stdin", data_dir=data,
-                  input="x\n")
+    dup = run_cli("user", "add", "bob@example.org", "--password-stdin", data_dir=data, input="x\n")
     assert dup.returncode != 0
     assert dup.stderr.count("\n") == 1 and "Traceback" not in dup.stderr
 
@@ -51,8 +57,9 @@ def test_user_lifecycle(tmp_path: Path) -> None:
     directory = AccountDirectory(data)
     assert asyncio.run(directory.authenticate("bob@EXAMPLE.org", "first pw")) is not None
 
-    pw = run_cli("user", "passwd", "bob@example.org", "--password-stdin", data_dir=data,
-                 input="second pw\n")
+    pw = run_cli(
+        "user", "passwd", "bob@example.org", "--password-stdin", data_dir=data, input="second pw\n"
+    )
     assert pw.returncode == 0, pw.stderr
     assert asyncio.run(directory.authenticate("bob@example.org", "first pw")) is None
     assert asyncio.run(directory.authenticate("bob@example.org", "second pw")) is not None
@@ -66,8 +73,9 @@ def test_user_lifecycle(tmp_path: Path) -> None:
 
 
 def test_passwords_never_stored_in_clear(tmp_path: Path) -> None:
-    run_cli("user", "add", "a@x.org", "--password-stdin", data_dir=tmp_path,
-            input="hunter2-unique\n")
+    run_cli(
+        "user", "add", "a@x.org", "--password-stdin", data_dir=tmp_path, input="hunter2-unique\n"
+    )
     text = (tmp_path / "accounts.json").read_text()
     assert "hunter2-unique" not in text
     assert "scrypt$" in text
@@ -75,8 +83,7 @@ def test_passwords_never_stored_in_clear(tmp_path: Path) -> None:
 
 
 def test_user_add_rejects_bad_address_and_empty_password(tmp_path: Path) -> None:
-    bad = run_cli("user", "add", "no-at-sign", "--password-stdin", data_dir=tmp_path,
-                  input="pw\n")
+    bad = run_cli("user", "add", "no-at-sign", "--password-stdin", data_dir=tmp_path, input="pw\n")
     assert bad.returncode == 65
     assert "invalid address" in bad.stderr
     for evil in ("../x@y.org", "a/b@y.org", "a@../etc"):
@@ -89,9 +96,25 @@ def test_user_add_rejects_bad_address_and_empty_password(tmp_path: Path) -> None
 
 def test_user_set_policy_quota_aliases(tmp_path: Path) -> None:
     run_cli("user", "add", "c@x.org", "--password-stdin", data_dir=tmp_path, input="pw\n")
-    r = run_cli("user", "set", "c@x.org", "--quota-bytes", "5000", "--quota-messages", "7",
-                "--alias", "cc@X.org", "--alias", "c@y.org", "--pop3-on-delete", "archive",
-                "--pop3-mark-seen", "no", "--disable", data_dir=tmp_path)
+    r = run_cli(
+        "user",
+        "set",
+        "c@x.org",
+        "--quota-bytes",
+        "5000",
+        "--quota-messages",
+        "7",
+        "--alias",
+        "cc@X.org",
+        "--alias",
+        "c@y.org",
+        "--pop3-on-delete",
+        "archive",
+        "--pop3-mark-seen",
+        "no",
+        "--disable",
+        data_dir=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     rec = AccountDirectory(tmp_path).lookup("cc@x.ORG")
     assert rec is not None and rec.address == "c@x.org"
@@ -101,8 +124,16 @@ def test_user_set_policy_quota_aliases(tmp_path: Path) -> None:
     assert rec.enabled is False
     # A disabled account cannot log in even with the right password.
     assert asyncio.run(AccountDirectory(tmp_path).authenticate("c@x.org", "pw")) is None
-    r = run_cli("user", "set", "c@x.org", "--enable", "--quota-bytes", "0", "--no-aliases",
-                data_dir=tmp_path)
+    r = run_cli(
+        "user",
+        "set",
+        "c@x.org",
+        "--enable",
+        "--quota-bytes",
+        "0",
+        "--no-aliases",
+        data_dir=tmp_path,
+    )
     assert r.returncode == 0
     rec = AccountDirectory(tmp_path).lookup("c@x.org")
     assert rec is not None and rec.enabled and rec.quota_bytes is None and rec.aliases == []
@@ -118,15 +149,21 @@ def test_alias_cannot_shadow_another_account(tmp_path: Path) -> None:
 
 
 def test_data_dir_from_environment(tmp_path: Path) -> None:
-    r = run_cli("user", "add", "e@x.org", "--password-stdin", input="pw\n",
-                env={"MAILHUB_DATA_DIR": str(tmp_path / "envdata")})
+    r = run_cli(
+        "user",
+        "add",
+        "e@x.org",
+        "--password-stdin",
+        input="pw\n",
+        env={"MAILHUB_DATA_DIR": str(tmp_path / "envdata")},
+    )
     assert r.returncode == 0
     assert (tmp_path / "envdata" / "accounts.json").exists()
 
 
 def test_config_error_exit_78_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[imap]\nprot = 1143\n')
+    cfg.write_text("[imap]\nprot = 1143\n")
     r = run_cli("serve", "--config", str(cfg), "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 78
     assert r.stderr.strip().count("\n") == 0
@@ -157,8 +194,9 @@ def test_serve_listens_and_stops_cleanly(mailhub_server: MailhubServer) -> None:
 
 
 def test_serve_port_zero_disables(mailhub_factory) -> None:  # type: ignore[no-untyped-def]
-    server = mailhub_factory(ports={"imap": 0, "imaps": 0, "pop3": 0, "pop3s": 0,
-                                    "lmtp": 0, "smtp": 0})
+    server = mailhub_factory(
+        ports={"imap": 0, "imaps": 0, "pop3": 0, "pop3s": 0, "lmtp": 0, "smtp": 0}
+    )
     assert server.listening == {}
     assert "no listener" in server.log
 
@@ -171,8 +209,9 @@ def test_serve_port_in_use_fails_clearly(tmp_path: Path) -> None:
     try:
         (tmp_path / "d").mkdir()
         server = MailhubServer(tmp_path / "d", ports={"lmtp": port})
-        proc = subprocess.run(server.command(), capture_output=True, text=True,
-                              env=clean_env(), timeout=60)
+        proc = subprocess.run(
+            server.command(), capture_output=True, text=True, env=clean_env(), timeout=60
+        )
     finally:
         busy.close()
     if "lmtp" not in proc.stderr and "ingest frontend not available" in proc.stderr:
@@ -237,8 +276,9 @@ def test_python_dash_m_and_console_script_agree() -> None:
     script = Path(sys.executable).with_name("mailhub")
     if not script.exists():
         pytest.skip("console script not installed in this environment")
-    r = subprocess.run([str(script), "--version"], capture_output=True, text=True,
-                       env=clean_env(), timeout=30)
+    r = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, env=clean_env(), timeout=30
+    )
     assert r.stdout.strip() == f"mailhub {__version__}"
 
 
@@ -271,8 +311,14 @@ def _with_user(tmp_path: Path, address: str = "rcpt@example.org") -> Path:
 
 def test_deliver_stores_with_trace_headers(tmp_path: Path) -> None:
     data = _with_user(tmp_path)
-    r = run_cli("deliver", "-f", "bounce@example.net", "RCPT@Example.org", data_dir=data,
-                input=MESSAGE.decode())
+    r = run_cli(
+        "deliver",
+        "-f",
+        "bounce@example.net",
+        "RCPT@Example.org",
+        data_dir=data,
+        input=MESSAGE.decode(),
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     (msg,) = asyncio.run(_inbox(data, "rcpt@example.org"))
@@ -292,12 +338,19 @@ def test_deliver_unknown_recipient_is_67(tmp_path: Path) -> None:
 
 def test_deliver_into_folder_and_missing_folder_falls_back(tmp_path: Path) -> None:
     data = _with_user(tmp_path)
-    r = run_cli("deliver", "--folder", "Archive", "rcpt@example.org", data_dir=data,
-                input=MESSAGE.decode())
+    r = run_cli(
+        "deliver", "--folder", "Archive", "rcpt@example.org", data_dir=data, input=MESSAGE.decode()
+    )
     assert r.returncode == 0, r.stderr
     assert len(asyncio.run(_inbox(data, "rcpt@example.org", "Archive"))) == 1
-    r = run_cli("deliver", "--folder", "NoSuchFolder", "rcpt@example.org", data_dir=data,
-                input=MESSAGE.decode())
+    r = run_cli(
+        "deliver",
+        "--folder",
+        "NoSuchFolder",
+        "rcpt@example.org",
+        data_dir=data,
+        input=MESSAGE.decode(),
+    )
     assert r.returncode == 0, r.stderr
     assert len(asyncio.run(_inbox(data, "rcpt@example.org"))) == 1
 
@@ -314,8 +367,9 @@ def test_deliver_over_quota_is_temporary(tmp_path: Path) -> None:
 def test_deliver_empty_input_and_config_error(tmp_path: Path) -> None:
     data = _with_user(tmp_path)
     assert run_cli("deliver", "rcpt@example.org", data_dir=data, input="").returncode == 65
-    r = run_cli("deliver", "rcpt@example.org", data_dir=data, input="x\n",
-                env={"MAILHUB_BOGUS": "1"})
+    r = run_cli(
+        "deliver", "rcpt@example.org", data_dir=data, input="x\n", env={"MAILHUB_BOGUS": "1"}
+    )
     assert r.returncode == 78
 
 
@@ -340,8 +394,16 @@ def test_pop3_since_enabled_records_inbox_uid_next(tmp_path: Path) -> None:
     for _ in range(2):
         r = run_cli("deliver", "rcpt@example.org", data_dir=data, input="a\n\nb\n")
         assert r.returncode == 0
-    r = run_cli("user", "set", "rcpt@example.org", "--pop3-scope", "since_enabled",
-                "--pop3-on-delete", "keep", data_dir=data)
+    r = run_cli(
+        "user",
+        "set",
+        "rcpt@example.org",
+        "--pop3-scope",
+        "since_enabled",
+        "--pop3-on-delete",
+        "keep",
+        data_dir=data,
+    )
     assert r.returncode == 0, r.stderr
     assert "pop3=keep,seen,since_enabled" in r.stdout
     rec = AccountDirectory(data).lookup("rcpt@example.org")
@@ -372,8 +434,23 @@ def test_serve_refuses_a_damaged_accounts_file(tmp_path: Path) -> None:
     data = tmp_path / "d"
     data.mkdir()
     (data / "accounts.json").write_text('{"version": 1, "accounts": [{"address": 5}]}')
-    r = run_cli("serve", "--data-dir", str(data), "--imap-port", "0", "--imaps-port", "0",
-                "--pop3-port", "0", "--pop3s-port", "0", "--lmtp-port", "0", "--smtp-port", "0")
+    r = run_cli(
+        "serve",
+        "--data-dir",
+        str(data),
+        "--imap-port",
+        "0",
+        "--imaps-port",
+        "0",
+        "--pop3-port",
+        "0",
+        "--pop3s-port",
+        "0",
+        "--lmtp-port",
+        "0",
+        "--smtp-port",
+        "0",
+    )
     assert r.returncode == 78
     assert "accounts.json: account #1" in r.stderr and "Traceback" not in r.stderr
 
@@ -404,8 +481,9 @@ def test_newcomer_flow_first_account_over_imaps(tmp_path: Path) -> None:
         out += "".join(server.proc.stdout.readline() for _ in range(2)) if server.proc else ""
         m = re.search(r"user:\s+(\S+)\s+password:\s+(\S+)", out)
         assert m, out
-        imap = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"],
-                                 ssl_context=server.ssl_context())
+        imap = imaplib.IMAP4_SSL(
+            "127.0.0.1", server.ports["imaps"], ssl_context=server.ssl_context()
+        )
         try:
             assert imap.login(m.group(1), m.group(2))[0] == "OK"
             assert imap.select("INBOX")[0] == "OK"

@@ -40,13 +40,17 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_precedence(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('host = "::1"\n[imap]\nport = 2143\ntls_port = 2993\n[log]\nformat = "json"\n')
-    env = {"MAILHUB_CONFIG": str(cfg), "MAILHUB_IMAP__PORT": "3143",
-           "MAILHUB_DATA_DIR": str(tmp_path / "envdata")}
+    env = {
+        "MAILHUB_CONFIG": str(cfg),
+        "MAILHUB_IMAP__PORT": "3143",
+        "MAILHUB_DATA_DIR": str(tmp_path / "envdata"),
+    }
     s = load_settings(environ=env)
     assert (s.host, s.imap.port, s.imap.tls_port, s.log.format) == ("::1", 3143, 2993, "json")
     assert s.data_dir == tmp_path / "envdata"
-    s = load_settings(data_dir=tmp_path / "flag", overrides={"imap.port": 4143, "host": None},
-                      environ=env)
+    s = load_settings(
+        data_dir=tmp_path / "flag", overrides={"imap.port": 4143, "host": None}, environ=env
+    )
     assert (s.imap.port, s.host, s.data_dir) == (4143, "::1", tmp_path / "flag")
     # An explicit config_path beats MAILHUB_CONFIG.
     other = tmp_path / "other.toml"
@@ -62,7 +66,8 @@ def test_env_lists_and_tables() -> None:
         "MAILHUB_DELIVERY__CATCH_ALL": '{"a.org": "me@a.org"}',
         "MAILHUB_ALLOW_CLEARTEXT_AUTH": "true",
         "MAILHUB_LIMITS__FAILED_LOGIN_DELAY": "0.5",
-        "PATH": "/bin", "MAILHUBX": "not ours",
+        "PATH": "/bin",
+        "MAILHUBX": "not ours",
     }
     s = load_settings(environ=env)
     assert s.smtp.local_domains == ["a.org", "b.org"]

@@ -22,9 +22,7 @@ from mailhub.cli import build_parser
 from mailhub.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted(
-    [ROOT / "README.md", ROOT / "deploy" / "README.md", *(ROOT / "docs").rglob("*.md")]
-)
+PAGES = sorted([ROOT / "README.md", ROOT / "deploy" / "README.md", *(ROOT / "docs").rglob("*.md")])
 PAGE_IDS = [str(p.relative_to(ROOT)) for p in PAGES]
 
 # Where a code line's command ends, and words before "mailhub" that mean it is a command.
@@ -35,15 +33,37 @@ _NOT_SETTINGS = {"CONFIG", "NO_UVLOOP", "TEST_IMAGE", "TEST_POSTFIX", "REBUILD_B
 _SHELL_FENCES = {"", "sh", "shell", "bash", "console", "text"}
 # Code names that look like settings (the ingest module ``delivery``'s reply table).
 _CODE_NAMES = {"delivery.reply_for"}
-_FILE_SUFFIXES = {"md", "py", "toml", "json", "sqlite", "service", "yml", "pem", "conf", "local",
-                  "cf", "sh", "html", "txt"}
+_FILE_SUFFIXES = {
+    "md",
+    "py",
+    "toml",
+    "json",
+    "sqlite",
+    "service",
+    "yml",
+    "pem",
+    "conf",
+    "local",
+    "cf",
+    "sh",
+    "html",
+    "txt",
+}
 
 
 def test_pages_found() -> None:
     names = {p.name for p in PAGES}
-    for page in ("getting-started.md", "deployment.md", "migration-from-dovecot.md",
-                 "backup-and-restore.md", "imap-vs-pop3.md", "rfc-compliance.md",
-                 "architecture.md", "benchmarks.md", "configuration.md"):
+    for page in (
+        "getting-started.md",
+        "deployment.md",
+        "migration-from-dovecot.md",
+        "backup-and-restore.md",
+        "imap-vs-pop3.md",
+        "rfc-compliance.md",
+        "architecture.md",
+        "benchmarks.md",
+        "configuration.md",
+    ):
         assert page in names
 
 
@@ -81,7 +101,7 @@ def mailhub_commands(line: str) -> Iterator[list[str]]:
         if not invoked or i + 1 >= len(tokens) or tokens[i + 1] == "mailhub":
             continue
         words = []
-        for word in tokens[i + 1:]:
+        for word in tokens[i + 1 :]:
             if word in _STOP or word.startswith(("<", ">", "#")):
                 break
             words.append(word)
@@ -157,10 +177,12 @@ def test_the_checker_catches_mistakes() -> None:
     assert check_command(["user", "rename", "x"], parser)
     assert check_command(["serve", "--imap-prot", "1"], parser) == ["unknown option '--imap-prot'"]
     assert list(mailhub_commands("podman exec -it mailhub mailhub user add me@x")) == [
-        ["user", "add", "me@x"]]
+        ["user", "add", "me@x"]
+    ]
     assert list(mailhub_commands("podman run --name mailhub --sysctl x")) == []
     assert list(mailhub_commands("printf 'x' | .venv/bin/mailhub deliver me  # note")) == [
-        ["deliver", "me"]]
+        ["deliver", "me"]
+    ]
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -187,7 +209,8 @@ def test_settings_mentioned_exist(page: Path) -> None:
     stale = [
         f"{section}.{key}"
         for section, key in re.findall(r"`([a-z0-9_]+)\.([a-z0-9_]+)", text)
-        if section in SECTIONS and key not in _FILE_SUFFIXES
+        if section in SECTIONS
+        and key not in _FILE_SUFFIXES
         and f"{section}.{key}" not in KEYS | _CODE_NAMES
     ]
     for var in re.findall(r"\bMAILHUB_([A-Z0-9_]+)", text):
@@ -216,7 +239,8 @@ def _anchors(page: Path) -> set[str]:
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_relative_links_resolve(page: Path) -> None:
     text = "\n".join(
-        line for line in page.read_text("utf-8").split("```")[::2]  # outside code blocks
+        line
+        for line in page.read_text("utf-8").split("```")[::2]  # outside code blocks
     )
     bad = []
     for target in re.findall(r"\]\(([^)\s]+)\)", text):

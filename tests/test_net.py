@@ -86,8 +86,9 @@ def test_tls_minimum_version(ca: trustme.CA, tmp_path: Path) -> None:
     client.minimum_version = ssl.TLSVersion.TLSv1
     with pytest.raises((ssl.SSLError, ConnectionError)):
         asyncio.run(_handshake(provider, client, "mail.test"))
-    strict = TlsProvider(TlsSettings(cert_file=cert, key_file=key, min_version="TLSv1.3"),
-                         tmp_path, "0.0.0.0").server_context()
+    strict = TlsProvider(
+        TlsSettings(cert_file=cert, key_file=key, min_version="TLSv1.3"), tmp_path, "0.0.0.0"
+    ).server_context()
     assert strict is not None and strict.minimum_version == ssl.TLSVersion.TLSv1_3
 
 
@@ -95,8 +96,11 @@ def test_bad_configuration(tmp_path: Path) -> None:
     with pytest.raises(TlsError, match="together"):
         TlsProvider(TlsSettings(cert_file=tmp_path / "c.pem"), tmp_path, "127.0.0.1")
     with pytest.raises(TlsError, match="not found"):
-        TlsProvider(TlsSettings(cert_file=tmp_path / "c.pem", key_file=tmp_path / "k.pem"),
-                    tmp_path, "127.0.0.1")
+        TlsProvider(
+            TlsSettings(cert_file=tmp_path / "c.pem", key_file=tmp_path / "k.pem"),
+            tmp_path,
+            "127.0.0.1",
+        )
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")

@@ -39,9 +39,13 @@ def test_v1_examples() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        b"USER bob\r\n", b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n", b"PROXY TCP4 ::1 ::1 1 2\r\n",
-        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
-        b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+        b"USER bob\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",
+        b"PROXY TCP4 ::1 ::1 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+        b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
         b"PROXY " + b"x" * 200,
         V2_SIGNATURE + bytes([0x11, 0x11, 0, 12]) + bytes(12),  # version 1 in a v2 header
         V2_SIGNATURE + bytes([0x2F, 0x11, 0, 12]) + bytes(12),  # unknown command
@@ -62,8 +66,9 @@ def test_v2_local_and_unspec() -> None:
 
 
 @given(st.one_of(st.tuples(ipv4, ipv4), st.tuples(ipv6, ipv6)), port, port, st.binary(max_size=40))
-def test_roundtrip_and_incremental(addrs: tuple[str, str], sport: int, dport: int,
-                                   rest: bytes) -> None:
+def test_roundtrip_and_incremental(
+    addrs: tuple[str, str], sport: int, dport: int, rest: bytes
+) -> None:
     src, dst = (addrs[0], sport), (addrs[1], dport)
     for version, wire in ((1, encode_v1(src, dst)), (2, encode_v2(src, dst, b"\x04\x00\x01x"))):
         header, used = parse(wire + rest)  # type: ignore[misc]
@@ -130,8 +135,10 @@ async def _pair(payload: bytes) -> asyncio.StreamReader:
 
 def test_read_proxy_header_stops_at_the_header() -> None:
     async def run() -> None:
-        for wire in (encode_v1(("192.0.2.1", 5), ("192.0.2.2", 143)),
-                     encode_v2(("192.0.2.1", 5), ("192.0.2.2", 143), b"\x01\x00\x02h2")):
+        for wire in (
+            encode_v1(("192.0.2.1", 5), ("192.0.2.2", 143)),
+            encode_v2(("192.0.2.1", 5), ("192.0.2.2", 143), b"\x01\x00\x02h2"),
+        ):
             reader = await _pair(wire + b"A1 NOOP\r\n")
             header = await read_proxy_header(reader, 5)
             assert header.source == ("192.0.2.1", 5)

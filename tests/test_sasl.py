@@ -105,10 +105,14 @@ def test_equals_sign_is_empty_response() -> None:
 
 _name = st.text(
     st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\x00"),
-    min_size=1, max_size=60,
+    min_size=1,
+    max_size=60,
 )
-_password = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-                    min_size=1, max_size=60)
+_password = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=60,
+)
 
 
 @given(_name, _password, st.booleans())

@@ -177,7 +177,8 @@ class AccountDirectory:
         name = address.strip()
         if "@" not in name:
             matches = [
-                r for r in self._accounts.values()
+                r
+                for r in self._accounts.values()
                 if r.address.rpartition("@")[0].casefold() == name.casefold()
             ]
             return matches[0] if len(matches) == 1 else None

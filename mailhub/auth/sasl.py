@@ -13,6 +13,7 @@ must be strictly valid (RFC 4648, no whitespace or stray characters).
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import enum
@@ -124,7 +125,7 @@ def parse_plain(message: bytes) -> Credentials:
     return Credentials(username, password, authzid or None)
 
 
-class Mechanism:
+class Mechanism(abc.ABC):
     """One SASL exchange. ``start`` then ``respond`` until a :class:`Credentials` comes out."""
 
     name = ""
@@ -132,13 +133,13 @@ class Mechanism:
     def __init__(self) -> None:
         self._done = False
 
+    @abc.abstractmethod
     def start(self, initial: bytes | None = None) -> Challenge | Credentials:
         """Begin; ``initial`` is the SASL-IR/AUTH initial response as sent (base64)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def respond(self, line: bytes) -> Challenge | Credentials:
         """Feed one client line (base64 text, CRLF optional)."""
-        raise NotImplementedError
 
     def _finish(self, creds: Credentials) -> Credentials:
         self._done = True

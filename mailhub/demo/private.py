@@ -64,8 +64,12 @@ class PrivateServer:
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """Run ``mailhub ARGS`` against the private data directory; returns its stdout."""
         done = subprocess.run(
-            [sys.executable, "-m", "mailhub", *args], input=stdin, capture_output=True,
-            text=True, env=_env(self.data_dir), timeout=30,
+            [sys.executable, "-m", "mailhub", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=_env(self.data_dir),
+            timeout=30,
         )
         if done.returncode != 0:
             raise DemoError(f"mailhub {args[0]} {args[1]} failed: {done.stderr.strip()}")
@@ -91,14 +95,34 @@ class PrivateServer:
         self.ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
         self._ready.clear()
         cmd = [
-            sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.data_dir),
-            "--host", self.host, "--imap-port", str(self.ports["imap"]),
-            "--pop3-port", str(self.ports["pop3"]), "--lmtp-port", str(self.ports["lmtp"]),
-            "--imaps-port", "0", "--pop3s-port", "0", "--smtp-port", "0",
+            sys.executable,
+            "-m",
+            "mailhub",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            self.host,
+            "--imap-port",
+            str(self.ports["imap"]),
+            "--pop3-port",
+            str(self.ports["pop3"]),
+            "--lmtp-port",
+            str(self.ports["lmtp"]),
+            "--imaps-port",
+            "0",
+            "--pop3s-port",
+            "0",
+            "--smtp-port",
+            "0",
         ]
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=_env(self.data_dir),
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(self.data_dir),
         )
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
         self._ready.wait(20)

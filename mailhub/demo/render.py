@@ -50,8 +50,9 @@ def terminal(step: Step, number: int) -> str:
         for _d, dr, tx, _at in block:
             if tx.startswith(_SHOWN_HEADERS):
                 out.append(f"   {device:<{width}} {ARROWS[dr]} {tx}")
-        out.append(f"   {device:<{width}} {ARROWS[direction]} [... the message: "
-                   f"{len(block)} lines in all]")
+        out.append(
+            f"   {device:<{width}} {ARROWS[direction]} [... the message: {len(block)} lines in all]"
+        )
         i = j
     out.extend(f"   => {seen}" for seen in step.seen)
     return "\n".join(out)
@@ -84,8 +85,10 @@ footer{margin-top:1rem;color:#5a6470;font-size:.85rem}
 def _line(line: Line) -> str:
     """One transcript line; hovering shows when it went over the wire."""
     cls = {"$": "X", "c": "C", "s": "S"}.get(line.direction, line.direction)
-    return (f'<span class="{cls}" title="+{line.at:.3f} s"><span class="d">'
-            f"{_MARK[line.direction]}</span>{html.escape(line.text)}</span>")
+    return (
+        f'<span class="{cls}" title="+{line.at:.3f} s"><span class="d">'
+        f"{_MARK[line.direction]}</span>{html.escape(line.text)}</span>"
+    )
 
 
 def _cell(lines: Sequence[Line]) -> str:
@@ -97,8 +100,10 @@ def _cell(lines: Sequence[Line]) -> str:
         body = "\n".join(_line(ln) for ln in run)
         if content:
             subject = next((ln.text for ln in run if ln.text.startswith("Subject:")), "message")
-            parts.append(f"<details><summary>{html.escape(subject)} ({len(run)} lines)"
-                         f"</summary>{body}</details>")
+            parts.append(
+                f"<details><summary>{html.escape(subject)} ({len(run)} lines)"
+                f"</summary>{body}</details>"
+            )
         else:
             parts.append(body + "\n")
     return "<td><pre>" + "".join(parts) + "</pre></td>"
@@ -114,19 +119,18 @@ def page(steps: Sequence[Step], where: str, total: float) -> str:
             f'<tr class="story" id="step-{n}"><td colspan="{len(used)}"><h2>{n}. '
             f'{html.escape(step.title)} <span class="took">({step.seconds:.2f} s)</span></h2>'
             f"{html.escape(step.story)}"
-            + (f'<ul class="seen">{seen}</ul>' if seen else "") + "</td></tr>"
+            + (f'<ul class="seen">{seen}</ul>' if seen else "")
+            + "</td></tr>"
         )
-        cells = [
-            _cell([ln for ln in step.lines if ln.device == d]) for d in used
-        ]
+        cells = [_cell([ln for ln in step.lines if ln.device == d]) for d in used]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         "<title>mailhub demo: IMAP versus POP3</title>"
         f"<style>{_CSS}</style></head><body>"
         "<h1>IMAP versus POP3, on one mailbox</h1>"
-        "<p class=\"lead\">IMAP keeps every device and the server in step: what one device "
+        '<p class="lead">IMAP keeps every device and the server in step: what one device '
         "does (read a message, file it in a folder) every other device sees. POP3 downloads "
         "to one device and, unless the account keeps a copy, removes the mail from the "
         "server. Each column is one device's timeline; each cell is that device's actual "

@@ -59,20 +59,31 @@ class Target:
 
 MAIL = [
     ("Grandma <grandma@example.net>", "Dinner on Sunday?", "Shall we say one o'clock?"),
-    ("City Power <billing@power.example>", "Your November electricity bill",
-     "Amount due: 48.20 EUR by 15 December."),
+    (
+        "City Power <billing@power.example>",
+        "Your November electricity bill",
+        "Amount due: 48.20 EUR by 15 December.",
+    ),
     ("Sam <sam@example.org>", "Photos from the trip", "The album link is below. Enjoy!"),
     ("Book Club <club@example.org>", "Next meeting: Thursday", "We read chapter 4 next."),
-    ("Parcel Service <track@parcel.example>", "Your parcel is on its way",
-     "Expected delivery: tomorrow."),
+    (
+        "Parcel Service <track@parcel.example>",
+        "Your parcel is on its way",
+        "Expected delivery: tomorrow.",
+    ),
 ]
 
 
 def message(run_id: str, user: str, sender: str, subject: str, body: str) -> bytes:
     lines = [
-        f"From: {sender}", f"To: {user}", f"Subject: {subject}",
+        f"From: {sender}",
+        f"To: {user}",
+        f"Subject: {subject}",
         f"Date: {format_datetime(datetime.now(UTC))}",
-        f"Message-ID: {make_msgid('demo')}", f"X-Mailhub-Demo: {run_id}", "", body,
+        f"Message-ID: {make_msgid('demo')}",
+        f"X-Mailhub-Demo: {run_id}",
+        "",
+        body,
     ]
     return ("\r\n".join(lines) + "\r\n").encode()
 
@@ -118,8 +129,11 @@ class Demo:
         if self.t.lmtp is not None:
             mta = LmtpClient(self.record, "mta", self.t.lmtp)
             for sender, subject, body in items:
-                mta.deliver(sender.split("<")[1].rstrip(">"), self.t.user,
-                            message(self.run_id, self.t.user, sender, subject, body))
+                mta.deliver(
+                    sender.split("<")[1].rstrip(">"),
+                    self.t.user,
+                    message(self.run_id, self.t.user, sender, subject, body),
+                )
             mta.command("QUIT")
             mta.close()
             return
@@ -210,8 +224,9 @@ class Demo:
         uids = self.demo_uids(laptop)
         if len(uids) != 3:
             raise DemoError(f"expected 3 demo messages in INBOX, found {len(uids)}")
-        laptop.command(f"UID FETCH {','.join(map(str, uids))} "
-                       "(FLAGS BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])")
+        laptop.command(
+            f"UID FETCH {','.join(map(str, uids))} (FLAGS BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])"
+        )
         self.uids = {subject: uid for (_f, subject, _b), uid in zip(MAIL, uids, strict=False)}
         self.end()
 
@@ -243,7 +258,7 @@ class Demo:
 
         s = self.begin(
             "Moved to a folder on the laptop: moved on the phone",
-            "The laptop files the bill in a folder \"Bills\" (UID MOVE, RFC 6851). The idle "
+            'The laptop files the bill in a folder "Bills" (UID MOVE, RFC 6851). The idle '
             "phone is told the message left INBOX (EXPUNGE), and when it looks, the folder "
             "holds it.",
         )
@@ -264,7 +279,7 @@ class Demo:
         s = self.begin(
             "The desktop downloads over POP3 (policy: delete)",
             "A desktop mail program logs in over POP3, which sees INBOX only (the bill in "
-            "\"Bills\" is not offered). It downloads each message (RETR), deletes it (DELE) "
+            '"Bills" is not offered). It downloads each message (RETR), deletes it (DELE) '
             "and quits; the deletions happen at QUIT (RFC 1939 section 6). The server copies "
             "are gone: both IMAP devices are told (EXPUNGE).",
         )
@@ -280,13 +295,17 @@ class Demo:
         except DemoError as exc:
             if t.private or t.set_policy is not None:
                 raise
-            raise DemoError(f"{exc}: is the account's POP3 policy `delete`? Give the demo "
-                            "--data-dir (the server's) so that it can set it") from None
+            raise DemoError(
+                f"{exc}: is the account's POP3 policy `delete`? Give the demo "
+                "--data-dir (the server's) so that it can set it"
+            ) from None
         self.exists -= len(gone)
         noop = laptop.command("NOOP")
-        s.seen.append(f"POP3 downloaded and deleted {len(first)} messages; the phone got "
-                      f"{len(gone)} EXPUNGE, the laptop "
-                      f"{sum(1 for ln in noop if ln.endswith('EXPUNGE'))}.")
+        s.seen.append(
+            f"POP3 downloaded and deleted {len(first)} messages; the phone got "
+            f"{len(gone)} EXPUNGE, the laptop "
+            f"{sum(1 for ln in noop if ln.endswith('EXPUNGE'))}."
+        )
         self.end()
 
         if t.set_policy is None:
@@ -323,8 +342,10 @@ class Demo:
         laptop.command("NOOP")  # brings the laptop's view up to date (EXISTS, flags)
         kept = self.demo_uids(laptop)
         laptop.command(f"UID FETCH {','.join(map(str, kept))} (FLAGS)")
-        s.seen.append(f"POP3 'deleted' {len(second)} messages; the phone got {len(seen)} "
-                      f"FETCH (FLAGS (\\Seen)) and no EXPUNGE; INBOX still holds them.")
+        s.seen.append(
+            f"POP3 'deleted' {len(second)} messages; the phone got {len(seen)} "
+            f"FETCH (FLAGS (\\Seen)) and no EXPUNGE; INBOX still holds them."
+        )
         self.end()
 
         s = self.begin(

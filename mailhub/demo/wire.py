@@ -38,8 +38,9 @@ class Endpoint:
 class LineConn:
     """A CRLF line connection whose every line lands in the transcript of ``device``."""
 
-    def __init__(self, record: Recorder, device: str, ep: Endpoint, secret: str | None,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self, record: Recorder, device: str, ep: Endpoint, secret: str | None, timeout: float = 10.0
+    ) -> None:
         self.record = record
         self.device = device
         self.secret = secret

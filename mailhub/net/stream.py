@@ -58,9 +58,7 @@ async def read_proxy_header(reader: asyncio.StreamReader, timeout: float = 10.0)
             result = parse(data)
             if result is not None:
                 return result[0]
-            more = await reader.read(1) if len(data) < 16 else await reader.read(
-                _wanted(data)
-            )
+            more = await reader.read(1) if len(data) < 16 else await reader.read(_wanted(data))
             if not more:
                 raise ProxyError("connection closed inside the PROXY header")
             data += more

@@ -52,10 +52,25 @@ def generate_self_signed(directory: Path, hostname: str = "localhost") -> tuple[
     names = {"localhost", hostname}
     san = ",".join([*(f"DNS:{n}" for n in sorted(names)), "IP:127.0.0.1", "IP:::1"])
     cmd = [
-        openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-        "-nodes", "-sha256", "-days", "825", "-subj", f"/CN={hostname}/O=mailhub self-signed",
-        "-addext", f"subjectAltName={san}",
-        "-keyout", str(key) + ".tmp", "-out", str(cert) + ".tmp",
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-sha256",
+        "-days",
+        "825",
+        "-subj",
+        f"/CN={hostname}/O=mailhub self-signed",
+        "-addext",
+        f"subjectAltName={san}",
+        "-keyout",
+        str(key) + ".tmp",
+        "-out",
+        str(cert) + ".tmp",
     ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
@@ -72,8 +87,13 @@ def generate_self_signed(directory: Path, hostname: str = "localhost") -> tuple[
 class TlsProvider:
     """Owns the current server ``SSLContext`` (or None when TLS is off)."""
 
-    def __init__(self, settings: TlsSettings, data_dir: Path, host: str = "127.0.0.1",
-                 hostname: str = "localhost") -> None:
+    def __init__(
+        self,
+        settings: TlsSettings,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        hostname: str = "localhost",
+    ) -> None:
         self._settings = settings
         self._data_dir = Path(data_dir)
         self._host = host
@@ -103,7 +123,8 @@ class TlsProvider:
             return None
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = (
-            ssl.TLSVersion.TLSv1_3 if self._settings.min_version == "TLSv1.3"
+            ssl.TLSVersion.TLSv1_3
+            if self._settings.min_version == "TLSv1.3"
             else ssl.TLSVersion.TLSv1_2
         )
         ctx.options |= ssl.OP_NO_COMPRESSION

@@ -32,7 +32,8 @@ DEMO_USER = "demo@example.test"
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "demo", help="show IMAP sync and POP3 download side by side",
+        "demo",
+        help="show IMAP sync and POP3 download side by side",
         description="Play out two IMAP devices (a phone in IDLE and a laptop) staying in sync "
         "and a POP3 desktop downloading under the delete and keep policies, printing every "
         "protocol line and writing the same story as an HTML page. Without --server it runs "
@@ -40,30 +41,54 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "a real account (best a test account): it leaves a folder Bills and the demo's kept "
         "messages there, and its POP3 desktop deletes only the messages the demo delivered.",
     )
-    p.add_argument("--config", metavar="PATH", type=Path,
-                   help="with --server: the server's config (to switch the POP3 policy)")
-    p.add_argument("--data-dir", metavar="DIR", type=Path,
-                   help="with --server: the server's data directory (to switch the POP3 policy)")
-    p.add_argument("--html", metavar="PATH", type=Path, default=Path("mailhub-demo.html"),
-                   help="where to write the HTML page (default ./mailhub-demo.html)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="with --server: the server's config (to switch the POP3 policy)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="with --server: the server's data directory (to switch the POP3 policy)",
+    )
+    p.add_argument(
+        "--html",
+        metavar="PATH",
+        type=Path,
+        default=Path("mailhub-demo.html"),
+        help="where to write the HTML page (default ./mailhub-demo.html)",
+    )
     p.add_argument("--quiet", action="store_true", help="no narrative on stdout")
     real = p.add_argument_group("a real server (instead of the private one)")
     real.add_argument("--server", metavar="HOST", help="a running mailhub to use")
     real.add_argument("--imap-port", metavar="N", type=int, help="its IMAP port (default 143)")
     real.add_argument("--pop3-port", metavar="N", type=int, help="its POP3 port (default 110)")
-    real.add_argument("--lmtp-port", metavar="N", type=int,
-                      help="its LMTP port (without it the mail is put in by IMAP APPEND)")
+    real.add_argument(
+        "--lmtp-port",
+        metavar="N",
+        type=int,
+        help="its LMTP port (without it the mail is put in by IMAP APPEND)",
+    )
     real.add_argument("--user", metavar="ADDRESS", help="the account to use")
     real.add_argument("--password", metavar="SECRET", help="its password (or --password-file)")
-    real.add_argument("--password-file", metavar="PATH", type=Path,
-                      help="file whose first line is the password")
-    real.add_argument("--tls", action="store_true",
-                      help="the ports are implicit-TLS ports (993/995 role)")
+    real.add_argument(
+        "--password-file", metavar="PATH", type=Path, help="file whose first line is the password"
+    )
+    real.add_argument(
+        "--tls", action="store_true", help="the ports are implicit-TLS ports (993/995 role)"
+    )
     real.add_argument("--starttls", action="store_true", help="upgrade with STARTTLS / STLS")
-    real.add_argument("--cafile", metavar="PATH", type=Path,
-                      help="trust this certificate (e.g. the server's self-signed cert.pem)")
-    real.add_argument("--insecure", action="store_true",
-                      help="do not verify the server's certificate")
+    real.add_argument(
+        "--cafile",
+        metavar="PATH",
+        type=Path,
+        help="trust this certificate (e.g. the server's self-signed cert.pem)",
+    )
+    real.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's certificate"
+    )
 
 
 def _tls(args: argparse.Namespace) -> ssl.SSLContext:
@@ -107,8 +132,10 @@ def _directory_switch(data_dir: Path, user: str) -> Callable[[str], list[str]]:
     def switch(policy: str) -> list[str]:
         value = original if policy == "restore" else policy
         directory.update(user, pop3={**rec.pop3.model_dump(mode="json"), "on_delete": value})
-        return [f"mailhub user set {user} --pop3-on-delete {value}   "
-                f"(through the account directory in {data_dir})"]
+        return [
+            f"mailhub user set {user} --pop3-on-delete {value}   "
+            f"(through the account directory in {data_dir})"
+        ]
 
     return switch
 
@@ -141,19 +168,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             server = PrivateServer(DEMO_USER)
             if not args.quiet:
-                print("mailhub demo: starting a private server on a temporary directory...",
-                      flush=True)
+                print(
+                    "mailhub demo: starting a private server on a temporary directory...",
+                    flush=True,
+                )
             server.start()
             host = server.host
             target = Target(
-                server.user, server.password, Endpoint(host, server.ports["imap"]),
-                Endpoint(host, server.ports["pop3"]), Endpoint(host, server.ports["lmtp"]),
+                server.user,
+                server.password,
+                Endpoint(host, server.ports["imap"]),
+                Endpoint(host, server.ports["pop3"]),
+                Endpoint(host, server.ports["lmtp"]),
                 private=True,
             )
             target.set_policy = _private_switch(server)
-            where = (f"a private mailhub on {host} (IMAP {server.ports['imap']}, "
-                     f"POP3 {server.ports['pop3']}, LMTP {server.ports['lmtp']}), "
-                     f"account {server.user}")
+            where = (
+                f"a private mailhub on {host} (IMAP {server.ports['imap']}, "
+                f"POP3 {server.ports['pop3']}, LMTP {server.ports['lmtp']}), "
+                f"account {server.user}"
+            )
             if not args.quiet:
                 print(f"mailhub demo: {where}", flush=True)
         demo = Demo(target, secrets.token_hex(6), echo)
@@ -161,8 +195,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (DemoError, OSError, TimeoutError) as exc:
         text = str(exc) or exc.__class__.__name__
         if demo is not None and demo.step is not None and demo.step not in demo.steps:
-            print(terminal(demo.step, len(demo.steps) + 1) + "\n   (failed here)",
-                  file=sys.stderr)
+            print(terminal(demo.step, len(demo.steps) + 1) + "\n   (failed here)", file=sys.stderr)
         print(f"mailhub demo: failed: {text}", file=sys.stderr)
         return EX_FAILED
     finally:
@@ -171,6 +204,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     total = time.monotonic() - started
     args.html.write_text(page(steps, where, total), encoding="utf-8")
     if not args.quiet:
-        print(f"\nmailhub demo: {len(steps)} steps in {total:.1f} s; "
-              f"the same story as a web page: {args.html}")
+        print(
+            f"\nmailhub demo: {len(steps)} steps in {total:.1f} s; "
+            f"the same story as a web page: {args.html}"
+        )
     return EX_OK

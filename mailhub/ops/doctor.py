@@ -47,10 +47,18 @@ class Findings:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check configuration, files, ports and the store")
-    p.add_argument("--config", metavar="PATH", type=Path,
-                   help="TOML configuration file (default: $MAILHUB_CONFIG)")
-    p.add_argument("--data-dir", metavar="DIR", type=Path,
-                   help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="TOML configuration file (default: $MAILHUB_CONFIG)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
+    )
     p.add_argument("--no-store", action="store_true", help="skip the store consistency check")
     p.add_argument("-v", "--verbose", action="store_true", help="also list what passed")
 
@@ -61,22 +69,32 @@ def check_config(settings: Settings, found: Findings) -> None:
 
     if not is_loopback(settings.host) and settings.tls.cert_file is None:
         found.fault(
-            "config", f"host {settings.host} serves the network without a TLS certificate "
+            "config",
+            f"host {settings.host} serves the network without a TLS certificate "
             "(IMAPS/POP3S stay closed, remote clients cannot log in safely)",
             "set tls.cert_file and tls.key_file (e.g. Let's Encrypt fullchain.pem/privkey.pem)",
         )
     if settings.allow_cleartext_auth and not is_loopback(settings.host):
-        found.warn("config", "allow_cleartext_auth lets passwords cross the network unencrypted",
-                   "set allow_cleartext_auth = false and use STARTTLS or the TLS ports")
+        found.warn(
+            "config",
+            "allow_cleartext_auth lets passwords cross the network unencrypted",
+            "set allow_cleartext_auth = false and use STARTTLS or the TLS ports",
+        )
     if settings.metrics.enabled and not is_loopback(settings.metrics.host):
-        found.warn("config", f"the metrics endpoint listens on {settings.metrics.host} with no "
-                   "authentication", "set metrics.host = \"127.0.0.1\" or firewall the port")
+        found.warn(
+            "config",
+            f"the metrics endpoint listens on {settings.metrics.host} with no authentication",
+            'set metrics.host = "127.0.0.1" or firewall the port',
+        )
     if settings.user is not None and os.geteuid() == 0:
         try:
             _lookup_user(settings.user)
         except KeyError:
-            found.fault("config", f"user {settings.user!r} does not exist",
-                        f"create it (useradd --system {settings.user}) or fix the user setting")
+            found.fault(
+                "config",
+                f"user {settings.user!r} does not exist",
+                f"create it (useradd --system {settings.user}) or fix the user setting",
+            )
 
 
 def _lookup_user(name: str) -> pwd.struct_passwd:
@@ -97,8 +115,11 @@ def server_uid(settings: Settings) -> int:
 def check_data_dir(settings: Settings, found: Findings) -> None:
     data = settings.data_dir
     if not data.exists():
-        found.fault("data", f"data directory {data} does not exist",
-                    f"create it: install -d -m 700 {data} (or start mailhub serve once)")
+        found.fault(
+            "data",
+            f"data directory {data} does not exist",
+            f"create it: install -d -m 700 {data} (or start mailhub serve once)",
+        )
         return
     if not data.is_dir():
         found.fault("data", f"{data} is not a directory", "point data_dir at a directory")
@@ -107,30 +128,41 @@ def check_data_dir(settings: Settings, found: Findings) -> None:
     uid = server_uid(settings)
     if st.st_uid != uid:
         owner = _user_name(st.st_uid)
-        found.fault("data", f"{data} belongs to {owner}, but the server runs as {_user_name(uid)}",
-                    f"chown -R {_user_name(uid)} {data}")
+        found.fault(
+            "data",
+            f"{data} belongs to {owner}, but the server runs as {_user_name(uid)}",
+            f"chown -R {_user_name(uid)} {data}",
+        )
     if st.st_mode & 0o077:
-        found.fault("data", f"{data} is readable by other users (mode "
-                    f"{stat.S_IMODE(st.st_mode):03o}); it holds mail and password hashes",
-                    f"chmod 700 {data}")
+        found.fault(
+            "data",
+            f"{data} is readable by other users (mode "
+            f"{stat.S_IMODE(st.st_mode):03o}); it holds mail and password hashes",
+            f"chmod 700 {data}",
+        )
     if os.geteuid() == uid and not os.access(data, os.W_OK | os.X_OK):
-        found.fault("data", f"{data} is not writable by {_user_name(uid)}",
-                    f"chmod u+rwx {data}")
+        found.fault("data", f"{data} is not writable by {_user_name(uid)}", f"chmod u+rwx {data}")
     accounts = data / "accounts.json"
     if accounts.exists():
         mode = stat.S_IMODE(accounts.stat().st_mode)
         if mode & 0o077:
-            found.fault("data", f"{accounts} is readable by other users (mode {mode:03o})",
-                        f"chmod 600 {accounts}")
+            found.fault(
+                "data",
+                f"{accounts} is readable by other users (mode {mode:03o})",
+                f"chmod 600 {accounts}",
+            )
     else:
         found.warn("data", "no accounts yet", "create one: mailhub user add you@example.org")
     mail = data / "mail"
     if mail.exists():
         bad = [p for p in _walk_dirs(mail, 3) if p.stat().st_uid != uid]
         if bad:
-            found.fault("data", f"{len(bad)} director{'ies' if len(bad) > 1 else 'y'} under "
-                        f"{mail} belong to another user (e.g. {bad[0]})",
-                        f"chown -R {_user_name(uid)} {mail}")
+            found.fault(
+                "data",
+                f"{len(bad)} director{'ies' if len(bad) > 1 else 'y'} under "
+                f"{mail} belong to another user (e.g. {bad[0]})",
+                f"chown -R {_user_name(uid)} {mail}",
+            )
 
 
 def _walk_dirs(root: Path, depth: int) -> list[Path]:
@@ -160,7 +192,10 @@ def cert_not_after(cert: Path) -> dt.datetime:
     try:
         out = subprocess.run(
             ["openssl", "x509", "-enddate", "-noout", "-in", str(cert)],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
         text = out.strip().partition("=")[2]
     except (OSError, subprocess.SubprocessError):
@@ -177,23 +212,32 @@ def check_tls(settings: Settings, found: Findings, now: dt.datetime | None = Non
             return
         cert, key, generated = gen, settings.data_dir / "tls" / "key.pem", True
     if cert is None or key is None:
-        found.fault("tls", "only one of tls.cert_file and tls.key_file is set",
-                    "set both (certificate chain and private key)")
+        found.fault(
+            "tls",
+            "only one of tls.cert_file and tls.key_file is set",
+            "set both (certificate chain and private key)",
+        )
         return
     for what, path in (("certificate", cert), ("key", key)):
         if not path.exists():
             found.fault("tls", f"{what} file {path} does not exist", f"fix the path of the {what}")
             return
         if not os.access(path, os.R_OK):
-            found.fault("tls", f"{what} file {path} is not readable",
-                        f"let the server's user read it (chgrp/chmod {path})")
+            found.fault(
+                "tls",
+                f"{what} file {path} is not readable",
+                f"let the server's user read it (chgrp/chmod {path})",
+            )
             return
     try:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
-        found.fault("tls", f"{cert} and {key} cannot be used together ({exc})",
-                    "use the key that belongs to the certificate (both PEM)")
+        found.fault(
+            "tls",
+            f"{cert} and {key} cannot be used together ({exc})",
+            "use the key that belongs to the certificate (both PEM)",
+        )
         return
     try:
         not_after = cert_not_after(cert)
@@ -201,8 +245,11 @@ def check_tls(settings: Settings, found: Findings, now: dt.datetime | None = Non
         found.fault("tls", f"cannot read the expiry of {cert}: {exc}", "check it is a PEM cert")
         return
     now = now or dt.datetime.now(dt.UTC)
-    fix = ("delete it; mailhub makes a new one at start" if generated
-           else "renew it (certbot renew), then reload mailhub (kill -HUP)")
+    fix = (
+        "delete it; mailhub makes a new one at start"
+        if generated
+        else "renew it (certbot renew), then reload mailhub (kill -HUP)"
+    )
     if not_after <= now:
         found.fault("tls", f"certificate {cert} expired on {not_after:%Y-%m-%d %H:%M} UTC", fix)
     elif not_after - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
@@ -215,9 +262,12 @@ def check_tls(settings: Settings, found: Findings, now: dt.datetime | None = Non
 # ---------------------------------------------------------------- ports
 def listeners(settings: Settings) -> list[tuple[str, int]]:
     pairs = [
-        ("imap.port", settings.imap.port), ("imap.tls_port", settings.imap.tls_port),
-        ("pop3.port", settings.pop3.port), ("pop3.tls_port", settings.pop3.tls_port),
-        ("lmtp.port", settings.lmtp.port), ("smtp.port", settings.smtp.port),
+        ("imap.port", settings.imap.port),
+        ("imap.tls_port", settings.imap.tls_port),
+        ("pop3.port", settings.pop3.port),
+        ("pop3.tls_port", settings.pop3.tls_port),
+        ("lmtp.port", settings.lmtp.port),
+        ("smtp.port", settings.smtp.port),
     ]
     if settings.metrics.enabled:
         pairs.append(("metrics.port", settings.metrics.port))
@@ -252,21 +302,31 @@ def check_ports(settings: Settings, found: Findings) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 greeting = _answer(loopback_for(host), port, key.endswith("tls_port"))
-                if "mailhub" in greeting or (key in ("lmtp.port", "smtp.port", "metrics.port")
-                                             and greeting.startswith("220")):
+                if "mailhub" in greeting or (
+                    key in ("lmtp.port", "smtp.port", "metrics.port") and greeting.startswith("220")
+                ):
                     found.notes.append(f"ok    ports: {key} {port} is served by a running mailhub")
                     continue
                 what = f"answers {greeting.strip()[:50]!r}" if greeting else "says nothing"
-                found.fault("ports", f"{key} {port} on {host} is in use by another program "
-                            f"({what})", f"stop that program or change {key}")
+                found.fault(
+                    "ports",
+                    f"{key} {port} on {host} is in use by another program ({what})",
+                    f"stop that program or change {key}",
+                )
             elif exc.errno == errno.EACCES:
-                found.fault("ports", f"{key} {port} cannot be bound by {_user_name(os.geteuid())}"
-                            " (ports below 1024 need privileges)",
-                            "start mailhub as root with user = \"mailhub\" (it drops privileges "
-                            "after binding), or set sysctl net.ipv4.ip_unprivileged_port_start=0")
+                found.fault(
+                    "ports",
+                    f"{key} {port} cannot be bound by {_user_name(os.geteuid())}"
+                    " (ports below 1024 need privileges)",
+                    'start mailhub as root with user = "mailhub" (it drops privileges '
+                    "after binding), or set sysctl net.ipv4.ip_unprivileged_port_start=0",
+                )
             elif exc.errno == errno.EADDRNOTAVAIL:
-                found.fault("ports", f"host {host} is not an address of this machine",
-                            "set host to one of its addresses, 0.0.0.0 or ::")
+                found.fault(
+                    "ports",
+                    f"host {host} is not an address of this machine",
+                    "set host to one of its addresses, 0.0.0.0 or ::",
+                )
                 return
             else:
                 found.fault("ports", f"{key} {port}: {exc.strerror}", f"check {key}")
@@ -301,8 +361,11 @@ async def check_store(settings: Settings, found: Findings) -> None:
                 )
                 boxes = await account.list_mailboxes()
             except (MailError, OSError) as exc:
-                found.fault("store", f"{rec.address}: cannot open the account ({exc})",
-                            f"check {path} (permissions, disk)")
+                found.fault(
+                    "store",
+                    f"{rec.address}: cannot open the account ({exc})",
+                    f"check {path} (permissions, disk)",
+                )
                 continue
             for box in boxes:
                 folder = layout.folder_dir(path, box.name)
@@ -311,21 +374,30 @@ async def check_store(settings: Settings, found: Findings) -> None:
                 if index.exists():
                     problem = _quick_check(index)
                     if problem:
-                        found.fault("store", f"{where}: index damaged ({problem})",
-                                    f"stop mailhub and delete {index}* (rebuilt from the files)")
+                        found.fault(
+                            "store",
+                            f"{where}: index damaged ({problem})",
+                            f"stop mailhub and delete {index}* (rebuilt from the files)",
+                        )
                         continue
                 try:
                     mailbox = await account.open_mailbox(box.name)
                     snap = await mailbox.snapshot()
                 except (MailError, OSError, sqlite3.Error) as exc:
-                    found.fault("store", f"{where}: cannot be opened ({exc})",
-                                f"check the permissions of {folder}")
+                    found.fault(
+                        "store",
+                        f"{where}: cannot be opened ({exc})",
+                        f"check the permissions of {folder}",
+                    )
                     continue
                 files = _count_files(folder)
                 if files != len(snap.messages):
-                    found.fault("store", f"{where}: the index lists {len(snap.messages)} "
-                                f"messages but {files} files are on disk",
-                                f"stop mailhub and delete {index}* (rebuilt from the files)")
+                    found.fault(
+                        "store",
+                        f"{where}: the index lists {len(snap.messages)} "
+                        f"messages but {files} files are on disk",
+                        f"stop mailhub and delete {index}* (rebuilt from the files)",
+                    )
     finally:
         await store.close()
 

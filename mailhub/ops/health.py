@@ -39,20 +39,45 @@ class Unhealthy(Exception):
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("health", help="check that the running server answers IMAP and POP3")
-    p.add_argument("--config", metavar="PATH", type=Path,
-                   help="TOML configuration file (default: $MAILHUB_CONFIG)")
-    p.add_argument("--data-dir", metavar="DIR", type=Path,
-                   help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="TOML configuration file (default: $MAILHUB_CONFIG)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
+    )
     p.add_argument("--host", metavar="ADDR", help="connect here instead of the listen address")
     p.add_argument("--user", metavar="ADDRESS", help="log in as this account (health.user)")
-    p.add_argument("--password-file", metavar="PATH", type=Path,
-                   help="file whose first line is the password (health.password_file)")
-    p.add_argument("--imap-port", metavar="N", type=int,
-                   help="IMAP port to check (default imap.port, or imap.tls_port when 0)")
-    p.add_argument("--pop3-port", metavar="N", type=int,
-                   help="POP3 port to check (default pop3.port, or pop3.tls_port when 0)")
-    p.add_argument("--timeout", metavar="SECONDS", type=float, default=5.0,
-                   help="per-connection timeout (default 5)")
+    p.add_argument(
+        "--password-file",
+        metavar="PATH",
+        type=Path,
+        help="file whose first line is the password (health.password_file)",
+    )
+    p.add_argument(
+        "--imap-port",
+        metavar="N",
+        type=int,
+        help="IMAP port to check (default imap.port, or imap.tls_port when 0)",
+    )
+    p.add_argument(
+        "--pop3-port",
+        metavar="N",
+        type=int,
+        help="POP3 port to check (default pop3.port, or pop3.tls_port when 0)",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=5.0,
+        help="per-connection timeout (default 5)",
+    )
 
 
 def loopback_for(host: str) -> str:
@@ -204,12 +229,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 raise Unhealthy("--user needs --password-file (or health.password_file)")
             password = read_password(password_file)
         if args.imap_port is not None or args.pop3_port is not None:
-            settings = settings.model_copy(update={
-                "imap": settings.imap.model_copy(update={"port": args.imap_port})
-                if args.imap_port is not None else settings.imap,
-                "pop3": settings.pop3.model_copy(update={"port": args.pop3_port})
-                if args.pop3_port is not None else settings.pop3,
-            })
+            settings = settings.model_copy(
+                update={
+                    "imap": settings.imap.model_copy(update={"port": args.imap_port})
+                    if args.imap_port is not None
+                    else settings.imap,
+                    "pop3": settings.pop3.model_copy(update={"port": args.pop3_port})
+                    if args.pop3_port is not None
+                    else settings.pop3,
+                }
+            )
         line = check(settings, args.host, user, password, args.timeout)
     except Unhealthy as exc:
         print(f"unhealthy: {exc}", flush=True)

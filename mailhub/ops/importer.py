@@ -42,15 +42,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "import", help="import mail from an mbox file or a Maildir (Dovecot's keeps its UIDs)"
     )
-    p.add_argument("--config", metavar="PATH", type=Path,
-                   help="TOML configuration file (default: $MAILHUB_CONFIG)")
-    p.add_argument("--data-dir", metavar="DIR", type=Path,
-                   help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="TOML configuration file (default: $MAILHUB_CONFIG)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
+    )
     p.add_argument("address", help="the account to import into (must exist)")
     p.add_argument("source", type=Path, help="an mbox file or a Maildir(++) directory")
-    p.add_argument("--folder", metavar="NAME",
-                   help="target folder (mbox: default INBOX; Maildir: its INBOX goes here and "
-                        "subfolders below it)")
+    p.add_argument(
+        "--folder",
+        metavar="NAME",
+        help="target folder (mbox: default INBOX; Maildir: its INBOX goes here and "
+        "subfolders below it)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -90,8 +101,10 @@ class Report:
 
     def line(self) -> str:
         total = sum(self.folders.values())
-        parts = [f"imported {total} message{'s' if total != 1 else ''} into "
-                 f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''}"]
+        parts = [
+            f"imported {total} message{'s' if total != 1 else ''} into "
+            f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''}"
+        ]
         if self.kept_uids:
             parts.append(f"Dovecot UIDs kept in {', '.join(self.kept_uids)}")
         if self.skipped:
@@ -157,8 +170,9 @@ def maildir_messages(folder: SourceFolder, report: Report) -> Iterator[tuple[New
 
 # ---------------------------------------------------------------- the import itself
 class Importer:
-    def __init__(self, settings: Settings, address: str, limits: QuotaLimits,
-                 progress: TextIO | None) -> None:
+    def __init__(
+        self, settings: Settings, address: str, limits: QuotaLimits, progress: TextIO | None
+    ) -> None:
         from mailhub.store.maildir import MaildirMailstore, account_dir
 
         self.settings = settings
@@ -254,8 +268,10 @@ class Importer:
             for folder, keep in plans:
                 if keep:
                     count = await asyncio.to_thread(
-                        _copy_dovecot_folder, folder, layout.folder_dir(self.account_root,
-                                                                        folder.name))
+                        _copy_dovecot_folder,
+                        folder,
+                        layout.folder_dir(self.account_root, folder.name),
+                    )
                     self.report.folders[folder.name] = count
                     self.report.kept_uids.append(folder.name)
             # Usage changed behind the quota file's back: let the store recount.
@@ -275,8 +291,7 @@ class Importer:
             files = folder.files()
             total = sum(_size(p) for p in files)
             progress = Progress(folder.name, total, self.progress_stream)
-            await self._append_stream(folder.name, maildir_messages(folder, self.report),
-                                      progress)
+            await self._append_stream(folder.name, maildir_messages(folder, self.report), progress)
             progress.close()
 
 
@@ -317,8 +332,9 @@ def _copy_dovecot_folder(folder: SourceFolder, dest: Path) -> int:
     return count
 
 
-async def _run(settings: Settings, args: argparse.Namespace, address: str,
-               limits: QuotaLimits) -> Report:
+async def _run(
+    settings: Settings, args: argparse.Namespace, address: str, limits: QuotaLimits
+) -> Report:
     stream = sys.stderr if sys.stderr.isatty() and not args.no_progress else None
     importer = Importer(settings, address, limits, stream)
     try:
@@ -338,8 +354,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     rec = AccountDirectory(settings.data_dir).lookup(args.address)
     if rec is None:
-        print(f"mailhub: no account {args.address} (create it with mailhub user add)",
-              file=sys.stderr)
+        print(
+            f"mailhub: no account {args.address} (create it with mailhub user add)", file=sys.stderr
+        )
         return EX_NOUSER
     if not args.source.exists():
         print(f"mailhub: {args.source} does not exist", file=sys.stderr)
@@ -353,7 +370,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EX_DATAERR
     except MailError as exc:
         print(f"mailhub: import stopped: {exc.message}", file=sys.stderr)
-        return EX_TEMPFAIL if exc.kind in (MailErrorKind.NOQUOTA, MailErrorKind.TEMP) else (
-            EX_DATAERR)
+        return (
+            EX_TEMPFAIL if exc.kind in (MailErrorKind.NOQUOTA, MailErrorKind.TEMP) else (EX_DATAERR)
+        )
     print(report.line())
     return EX_OK

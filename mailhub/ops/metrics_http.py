@@ -61,8 +61,7 @@ class StoreSize:
     async def refresh(self) -> None:
         # Rescan when the interval passed, or at once when this server delivered mail since.
         delivered = metrics.DELIVERIES.total()
-        if (time.monotonic() - self.scanned_at >= STORE_SCAN_INTERVAL
-                or delivered != self.delivered):
+        if time.monotonic() - self.scanned_at >= STORE_SCAN_INTERVAL or delivered != self.delivered:
             self.delivered = delivered
             await asyncio.to_thread(self.scan)
 
@@ -87,8 +86,9 @@ def _response(status: str, body: bytes, head_only: bool = False) -> bytes:
     return headers + (b"" if head_only else body)
 
 
-async def _handle(size: StoreSize, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter) -> None:
+async def _handle(
+    size: StoreSize, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         async with asyncio.timeout(10):
             request = await _read_head(reader)

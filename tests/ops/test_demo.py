@@ -84,12 +84,17 @@ def _column(step: dict[str, object], prefix: str) -> str:
     return next((v for k, v in columns.items() if k.startswith(prefix)), "")
 
 
-def _run(tmp_path: Path, *args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str],
-                                                                    float]:
+def _run(
+    tmp_path: Path, *args: str, timeout: float = 60
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "mailhub", "demo", *args], cwd=tmp_path, capture_output=True,
-        text=True, env=clean_env(), timeout=timeout,
+        [sys.executable, "-m", "mailhub", "demo", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
     )
     return result, time.monotonic() - started
 
@@ -118,21 +123,21 @@ def _check_story(page: _Page) -> None:
     assert re.search(r"^S: \* \d+ EXISTS$", _column(arrive, "Phone"), re.M)
 
     read_laptop = by_title[STEPS[2]]
-    assert re.search(r"^C: l\d+ UID FETCH \d+ \(BODY\[\]\)$", _column(read_laptop, "Laptop"),
-                     re.M)
-    assert re.search(r"^S: \* \d+ FETCH \(FLAGS \(\\Seen[^)]*\)\)$",
-                     _column(read_laptop, "Phone"), re.M), _column(read_laptop, "Phone")
+    assert re.search(r"^C: l\d+ UID FETCH \d+ \(BODY\[\]\)$", _column(read_laptop, "Laptop"), re.M)
+    assert re.search(
+        r"^S: \* \d+ FETCH \(FLAGS \(\\Seen[^)]*\)\)$", _column(read_laptop, "Phone"), re.M
+    ), _column(read_laptop, "Phone")
     assert _column(read_laptop, "Desktop") == ""
 
     read_phone = by_title[STEPS[3]]
-    assert re.search(r"^S: \* \d+ FETCH \(FLAGS \(\\Seen\)\)$", _column(read_phone, "Laptop"),
-                     re.M)
+    assert re.search(r"^S: \* \d+ FETCH \(FLAGS \(\\Seen\)\)$", _column(read_phone, "Laptop"), re.M)
 
     move = by_title[STEPS[4]]
     assert re.search(r"^C: l\d+ UID MOVE \d+ \"Bills\"$", _column(move, "Laptop"), re.M)
     assert re.search(r"^S: \* \d+ EXPUNGE$", _column(move, "Phone"), re.M)
-    assert re.search(r'^S: \* STATUS "Bills" \(MESSAGES 1 UNSEEN 1\)$', _column(move, "Phone"),
-                     re.M)
+    assert re.search(
+        r'^S: \* STATUS "Bills" \(MESSAGES 1 UNSEEN 1\)$', _column(move, "Phone"), re.M
+    )
 
     pop_delete = by_title[STEPS[5]]
     desktop = _column(pop_delete, "Desktop")
@@ -150,8 +155,9 @@ def _check_story(page: _Page) -> None:
     phone = _column(keep, "Phone")
     assert len(re.findall(r"^S: \* \d+ FETCH \(FLAGS \(\\Seen[^)]*\)\)$", phone, re.M)) == 2
     assert "EXPUNGE" not in phone.split("+OK")[-1]
-    assert re.search(r"^S: \* \d+ FETCH \(UID \d+ FLAGS \(\\Seen\)\)$", _column(keep, "Laptop"),
-                     re.M)
+    assert re.search(
+        r"^S: \* \d+ FETCH \(UID \d+ FLAGS \(\\Seen\)\)$", _column(keep, "Laptop"), re.M
+    )
 
     again = _column(by_title[STEPS[8]], "Desktop")
     assert re.search(r"^S: \+OK .*\d+ messages left", again, re.M)
@@ -193,10 +199,23 @@ def test_demo_against_a_running_server(mailhub_server: MailhubServer, tmp_path: 
 
     html = tmp_path / "real.html"
     result, _took = _run(
-        tmp_path, "--html", str(html), "--server", "127.0.0.1",
-        "--imap-port", str(server.ports["imap"]), "--pop3-port", str(server.ports["pop3"]),
-        "--lmtp-port", str(server.ports["lmtp"]), "--user", server.user,
-        "--password", server.password, "--data-dir", str(server.data_dir),
+        tmp_path,
+        "--html",
+        str(html),
+        "--server",
+        "127.0.0.1",
+        "--imap-port",
+        str(server.ports["imap"]),
+        "--pop3-port",
+        str(server.ports["pop3"]),
+        "--lmtp-port",
+        str(server.ports["lmtp"]),
+        "--user",
+        server.user,
+        "--password",
+        server.password,
+        "--data-dir",
+        str(server.data_dir),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     text = html.read_text("utf-8")
@@ -226,9 +245,17 @@ def test_demo_against_a_running_server(mailhub_server: MailhubServer, tmp_path: 
 
 def test_demo_with_a_wrong_password(mailhub_server: MailhubServer, tmp_path: Path) -> None:
     result, _took = _run(
-        tmp_path, "--server", "127.0.0.1", "--imap-port", str(mailhub_server.ports["imap"]),
-        "--pop3-port", str(mailhub_server.ports["pop3"]), "--user", mailhub_server.user,
-        "--password", "wrong-Password-1",
+        tmp_path,
+        "--server",
+        "127.0.0.1",
+        "--imap-port",
+        str(mailhub_server.ports["imap"]),
+        "--pop3-port",
+        str(mailhub_server.ports["pop3"]),
+        "--user",
+        mailhub_server.user,
+        "--password",
+        "wrong-Password-1",
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("mailhub demo: failed: phone: ")

@@ -21,8 +21,9 @@ _text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
     max_size=60,
 )
-_secret = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=4,
-                  max_size=20)
+_secret = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=4, max_size=20
+)
 
 
 @contextmanager
@@ -73,8 +74,13 @@ def test_transcript_never_holds_the_secret(lines: list[str], secret: str) -> Non
 @settings(max_examples=40, deadline=None)
 @given(body=st.binary(max_size=300))
 def test_imap_literal_read_whole(body: bytes) -> None:
-    script = (b"* OK ready\r\n* 1 FETCH (BODY[] {" + str(len(body)).encode() + b"}\r\n" + body
-              + b" FLAGS (\\Seen))\r\np1 OK FETCH completed\r\n")
+    script = (
+        b"* OK ready\r\n* 1 FETCH (BODY[] {"
+        + str(len(body)).encode()
+        + b"}\r\n"
+        + body
+        + b" FLAGS (\\Seen))\r\np1 OK FETCH completed\r\n"
+    )
     log: list[tuple[str, str, str]] = []
     with peer(script) as (ep, _received):
         client = ImapClient(lambda d, k, t: log.append((d, k, t)), "phone", ep, None)

@@ -27,21 +27,65 @@ def _expired_cert(directory: Path) -> tuple[Path, Path]:
         "serial = ./serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n"
     )
     run = {"cwd": directory, "check": True, "capture_output": True}
-    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
-                    "-subj", "/CN=mail.test", "-keyout", "key.pem", "-out", "req.csr"], **run)
-    subprocess.run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign",
-                    "-keyfile", "key.pem", "-in", "req.csr", "-out", "cert.pem",
-                    "-startdate", "20200101000000Z", "-enddate", "20200201000000Z"], **run)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=mail.test",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "req.csr",
+        ],
+        **run,
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-selfsign",
+            "-keyfile",
+            "key.pem",
+            "-in",
+            "req.csr",
+            "-out",
+            "cert.pem",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200201000000Z",
+        ],
+        **run,
+    )
     return directory / "cert.pem", directory / "key.pem"
 
 
 def _config(tmp_path: Path, ports: dict[str, int], tls: tuple[Path, Path] | None) -> Path:
-    text = "\n".join([
-        "[imap]", f"port = {ports['imap']}", "tls_port = 0",
-        "[pop3]", f"port = {ports['pop3']}", "tls_port = 0",
-        "[lmtp]", f"port = {ports['lmtp']}",
-        "[smtp]", "port = 0",
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "[imap]",
+                f"port = {ports['imap']}",
+                "tls_port = 0",
+                "[pop3]",
+                f"port = {ports['pop3']}",
+                "tls_port = 0",
+                "[lmtp]",
+                f"port = {ports['lmtp']}",
+                "[smtp]",
+                "port = 0",
+            ]
+        )
+        + "\n"
+    )
     if tls:
         text += f'[tls]\ncert_file = "{tls[0]}"\nkey_file = "{tls[1]}"\n'
     path = tmp_path / "mailhub.toml"
@@ -97,12 +141,16 @@ def test_doctor_healthy_setup_and_running_server(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "doctor: no faults" in r.stdout
     # The same ports held by a running mailhub are not a fault.
-    env = {"MAILHUB_DATA_DIR": str(data), "MAILHUB_CONFIG": str(config),
-           "PYTHONUNBUFFERED": "1"}
+    env = {"MAILHUB_DATA_DIR": str(data), "MAILHUB_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
     import os
     import sys
-    server = subprocess.Popen([sys.executable, "-m", "mailhub", "serve"],
-                              env={**os.environ, **env}, stderr=subprocess.PIPE, text=True)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mailhub", "serve"],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stderr is not None
         for line in server.stderr:

@@ -47,16 +47,17 @@ def _fail_logins(server: MailhubServer) -> None:
 def test_filter_matches_real_failed_logins(
     mailhub_factory: Callable[..., MailhubServer], tmp_path: Path, fmt: str
 ) -> None:
-    server = mailhub_factory(
-        config={"log": {"format": fmt}, "limits": {"failed_login_delay": 0.0}}
-    )
+    server = mailhub_factory(config={"log": {"format": fmt}, "limits": {"failed_login_delay": 0.0}})
     _fail_logins(server)
     server.wait_for_log(r"logged in")
     log = tmp_path / "mailhub.log"
     log.write_text(server.log)
     r = subprocess.run(
         ["fail2ban-regex", "--out", "ip", str(log), str(FILTER)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     ips = r.stdout.split()
     assert ips == ["127.0.0.1"] * 3, (r.stdout, r.stderr, server.log)

@@ -8,8 +8,14 @@ from mailhub_proc import MailhubServer, free_port
 
 
 def _health(server: MailhubServer, *extra: str) -> tuple[int, str]:
-    r = server.cli("health", "--imap-port", str(server.ports["imap"]),
-                   "--pop3-port", str(server.ports["pop3"]), *extra)
+    r = server.cli(
+        "health",
+        "--imap-port",
+        str(server.ports["imap"]),
+        "--pop3-port",
+        str(server.ports["pop3"]),
+        *extra,
+    )
     lines = r.stdout.splitlines()
     assert len(lines) == 1, r.stdout + r.stderr  # one line, always
     assert "Traceback" not in r.stderr
@@ -19,15 +25,18 @@ def _health(server: MailhubServer, *extra: str) -> tuple[int, str]:
 def test_greetings(mailhub_server: MailhubServer) -> None:
     status, line = _health(mailhub_server)
     assert status == 0, line
-    assert line == (f"healthy: imap 127.0.0.1:{mailhub_server.ports['imap']} greeting ok, "
-                    f"pop3 127.0.0.1:{mailhub_server.ports['pop3']} greeting ok")
+    assert line == (
+        f"healthy: imap 127.0.0.1:{mailhub_server.ports['imap']} greeting ok, "
+        f"pop3 127.0.0.1:{mailhub_server.ports['pop3']} greeting ok"
+    )
 
 
 def test_login_with_password_file(mailhub_server: MailhubServer, tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text(mailhub_server.password + "\n")
-    status, line = _health(mailhub_server, "--user", mailhub_server.user,
-                           "--password-file", str(pw))
+    status, line = _health(
+        mailhub_server, "--user", mailhub_server.user, "--password-file", str(pw)
+    )
     assert status == 0, line
     assert line.count("login ok") == 2
     # The server saw real logins.
@@ -38,8 +47,9 @@ def test_login_with_password_file(mailhub_server: MailhubServer, tmp_path: Path)
 def test_wrong_password_is_unhealthy(mailhub_server: MailhubServer, tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("not-the-password\n")
-    status, line = _health(mailhub_server, "--user", mailhub_server.user,
-                           "--password-file", str(pw))
+    status, line = _health(
+        mailhub_server, "--user", mailhub_server.user, "--password-file", str(pw)
+    )
     assert status == 1
     assert line.startswith(f"unhealthy: imap 127.0.0.1:{mailhub_server.ports['imap']}: ")
     assert "Authentication failed" in line or "AUTHENTICATIONFAILED" in line

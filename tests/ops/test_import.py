@@ -37,8 +37,9 @@ BASE_DATE = 1_600_000_000  # 2020-09-13
 
 
 def _account(data: Path) -> None:
-    result = run_cli("user", "add", ADDRESS, "--password-stdin", data_dir=data,
-                     input=PASSWORD + "\n")
+    result = run_cli(
+        "user", "add", ADDRESS, "--password-stdin", data_dir=data, input=PASSWORD + "\n"
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -48,8 +49,9 @@ def _import(data: Path, source: Path, *extra: str) -> str:
     return result.stdout
 
 
-async def _snapshot(data: Path, folder: str = INBOX) -> tuple[int, dict[int, frozenset[str]],
-                                                            dict[int, float], list[bytes]]:
+async def _snapshot(
+    data: Path, folder: str = INBOX
+) -> tuple[int, dict[int, frozenset[str]], dict[int, float], list[bytes]]:
     store = MaildirMailstore(data / "mail")
     try:
         account = await store.open_account(ADDRESS)
@@ -112,8 +114,10 @@ async def test_import_plain_maildir_flags_and_dates(tmp_path: Path) -> None:
     (src / "dovecot-keywords").write_text("0 Work\n1 $Label1\n")  # no uidlist: not Dovecot's
     files = {
         "cur/1000.A.host:2,S": (frozenset({"\\Seen"}), 1_500_000_000),
-        "cur/1001.B.host:2,FRSa": (frozenset({"\\Flagged", "\\Answered", "\\Seen", "Work"}),
-                                   1_500_000_100),
+        "cur/1001.B.host:2,FRSa": (
+            frozenset({"\\Flagged", "\\Answered", "\\Seen", "Work"}),
+            1_500_000_100,
+        ),
         "new/1002.C.host": (frozenset(), 1_500_000_200),
         ".Lists/cur/1003.D.host:2,T": (frozenset({"\\Deleted"}), 1_500_000_300),
     }
@@ -125,7 +129,8 @@ async def test_import_plain_maildir_flags_and_dates(tmp_path: Path) -> None:
     assert "imported 4 messages into 2 folders" in out
     _, flags, dates, _ = await _snapshot(data)
     assert sorted(flags.values(), key=len) == sorted(
-        [v[0] for k, v in files.items() if not k.startswith(".")], key=len)
+        [v[0] for k, v in files.items() if not k.startswith(".")], key=len
+    )
     assert sorted(dates.values()) == [1_500_000_000, 1_500_000_100, 1_500_000_200]
     _, lflags, _, _ = await _snapshot(data, "Lists")
     assert list(lflags.values()) == [frozenset({"\\Deleted"})]
@@ -135,10 +140,20 @@ async def test_import_plain_maildir_flags_and_dates(tmp_path: Path) -> None:
 async def test_import_dovecot_maildir_keeps_uids(tmp_path: Path) -> None:
     src = tmp_path / "dovecot"
     bodies = [f"Subject: d{i}\r\n\r\nbody {i}\r\n".encode() for i in range(8)]
-    flag_sets = ["\\Seen", "\\Flagged Work", "", "\\Answered \\Seen", "$Label1", "", "\\Seen",
-                 "\\Draft"]
-    lines = [dovecot.append_line(f"a{i}", "INBOX", f, b) for i, (f, b) in
-             enumerate(zip(flag_sets, bodies, strict=True))]
+    flag_sets = [
+        "\\Seen",
+        "\\Flagged Work",
+        "",
+        "\\Answered \\Seen",
+        "$Label1",
+        "",
+        "\\Seen",
+        "\\Draft",
+    ]
+    lines = [
+        dovecot.append_line(f"a{i}", "INBOX", f, b)
+        for i, (f, b) in enumerate(zip(flag_sets, bodies, strict=True))
+    ]
     lines += [
         b"c1 CREATE Archive",
         dovecot.append_line("a9", "Archive", "\\Seen", b"Subject: old\r\n\r\nx\r\n"),
@@ -171,8 +186,7 @@ async def test_import_dovecot_maildir_keeps_uids(tmp_path: Path) -> None:
     validity2, flags2, _, _ = await _snapshot(data)
     assert validity2 == want_validity
     assert len(flags2) == 10 and min(u for u in flags2 if u not in want_flags) > 8
-    assert sorted(flags2.values(), key=sorted) == sorted(
-        list(want_flags.values()) * 2, key=sorted)
+    assert sorted(flags2.values(), key=sorted) == sorted(list(want_flags.values()) * 2, key=sorted)
 
 
 def test_import_refuses_unknown_account_and_missing_source(tmp_path: Path) -> None:
@@ -187,9 +201,9 @@ def test_import_refuses_unknown_account_and_missing_source(tmp_path: Path) -> No
 
 
 # ------------------------------------------------------------------ the mbox parser
-_line = st.text(
-    alphabet=st.characters(codec="ascii", exclude_characters="\r\n"), max_size=30
-).map(lambda s: s.encode())
+_line = st.text(alphabet=st.characters(codec="ascii", exclude_characters="\r\n"), max_size=30).map(
+    lambda s: s.encode()
+)
 _body_line = st.one_of(_line, _line.map(lambda b: b"From " + b), _line.map(lambda b: b">From " + b))
 
 
@@ -198,8 +212,10 @@ def _quote(line: bytes) -> bytes:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.lists(_body_line, max_size=6), min_size=1, max_size=6),
-       st.lists(st.sampled_from(["", "R", "RO"]), min_size=6, max_size=6))
+@given(
+    st.lists(st.lists(_body_line, max_size=6), min_size=1, max_size=6),
+    st.lists(st.sampled_from(["", "R", "RO"]), min_size=6, max_size=6),
+)
 def test_mbox_round_trip(bodies: list[list[bytes]], statuses: list[str]) -> None:
     """Whatever the bodies hold, mboxrd quoting + read_mbox gives each message back."""
     out = io.BytesIO()
@@ -212,8 +228,12 @@ def test_mbox_round_trip(bodies: list[list[bytes]], statuses: list[str]) -> None
         for line in body:
             out.write(_quote(line) + b"\n")
         out.write(b"\n")
-        expected.append((f"Subject: m{i}\n\n".encode() + b"".join(x + b"\n" for x in body),
-                         frozenset({"\\Seen"}) if "R" in statuses[i] else frozenset()))
+        expected.append(
+            (
+                f"Subject: m{i}\n\n".encode() + b"".join(x + b"\n" for x in body),
+                frozenset({"\\Seen"}) if "R" in statuses[i] else frozenset(),
+            )
+        )
     out.seek(0)
     got = [(m.data, m.flags) for m in read_mbox(out)]
     assert got == expected
@@ -248,7 +268,10 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     primary, secondary = pty.openpty()
     proc = subprocess.run(
         [sys.executable, "-m", "mailhub", "import", ADDRESS, str(mbox), "--folder", "Old"],
-        stderr=secondary, stdout=subprocess.PIPE, text=True, timeout=120,
+        stderr=secondary,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=120,
         env=clean_env({"MAILHUB_DATA_DIR": str(data)}),
     )
     os.close(secondary)

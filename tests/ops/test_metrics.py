@@ -17,7 +17,7 @@ from mailhub_proc import MailhubServer, free_port
 
 from mailhub.metrics import Counter, Histogram, Registry
 
-_SAMPLE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (\S+)$')
+_SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$")
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -49,8 +49,9 @@ def test_metrics_count_real_traffic(metrics_server: tuple[MailhubServer, int]) -
     assert before.get('mailhub_logins_total{protocol="pop3"}', 0) == 0
 
     lmtp = smtplib.LMTP("127.0.0.1", server.ports["lmtp"])
-    lmtp.sendmail("bob@example.net", [server.user, "nobody@example.com"],
-                  b"Subject: metrics\r\n\r\nhello\r\n")
+    lmtp.sendmail(
+        "bob@example.net", [server.user, "nobody@example.com"], b"Subject: metrics\r\n\r\nhello\r\n"
+    )
     lmtp.quit()
 
     bad = poplib.POP3("127.0.0.1", server.ports["pop3"])
@@ -101,7 +102,7 @@ def test_metrics_off_by_default(mailhub_server: MailhubServer) -> None:
     assert "metrics listening" not in mailhub_server.log
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a", "b\"\\\n"]), st.floats(0, 100)), max_size=30))
+@given(st.lists(st.tuples(st.sampled_from(["a", 'b"\\\n']), st.floats(0, 100)), max_size=30))
 def test_registry_render_is_consistent(observations: list[tuple[str, float]]) -> None:
     reg = Registry()
     count = reg.counter("x_total", "x", ("k",))

@@ -148,6 +148,7 @@ class Pop3Env:
 
     def call(self, coro: Awaitable[T], timeout: float = 60) -> T:
         """Run a coroutine on the server's loop and wait for its result."""
+
         async def wrap() -> T:
             return await coro
 
@@ -174,7 +175,11 @@ class Pop3Env:
         return self.call(get())
 
     def deliver(
-        self, address: str, data: bytes, folder: str = "INBOX", flags: frozenset[str] = frozenset(),
+        self,
+        address: str,
+        data: bytes,
+        folder: str = "INBOX",
+        flags: frozenset[str] = frozenset(),
         internal_date: float | None = None,
     ) -> int:
         """Append a message as delivery or IMAP APPEND would; returns its UID."""
@@ -182,8 +187,9 @@ class Pop3Env:
         infos = self.call(box.append([NewMessage(data, flags, internal_date)]))
         return infos[0].uid
 
-    def with_mailbox(self, address: str, fn: Callable[[Mailbox], Awaitable[T]],
-                     name: str = "INBOX") -> T:
+    def with_mailbox(
+        self, address: str, fn: Callable[[Mailbox], Awaitable[T]], name: str = "INBOX"
+    ) -> T:
         return self.call(fn(self.mailbox(address, name)))
 
     def client_tls_context(self) -> ssl.SSLContext:

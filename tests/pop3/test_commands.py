@@ -43,8 +43,19 @@ def test_greeting_and_capa_before_login(pop3env: Pop3Env) -> None:
     client = pop3env.connect()
     assert client.getwelcome().startswith(b"+OK")
     caps = client.capa()
-    for name in ("TOP", "UIDL", "USER", "SASL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
-                 "EXPIRE", "IMPLEMENTATION", "STLS", "UTF8"):
+    for name in (
+        "TOP",
+        "UIDL",
+        "USER",
+        "SASL",
+        "RESP-CODES",
+        "AUTH-RESP-CODE",
+        "PIPELINING",
+        "EXPIRE",
+        "IMPLEMENTATION",
+        "STLS",
+        "UTF8",
+    ):
         assert name in caps, name
     assert "PLAIN" in caps["SASL"]
     assert caps["EXPIRE"] == ["NEVER"]
@@ -62,8 +73,9 @@ def test_capa_after_login_drops_auth_and_stls(pop3env: Pop3Env, bob: str) -> Non
 
 
 def test_user_pass_and_stat_list_uidl_retr(pop3env: Pop3Env, bob: str) -> None:
-    bodies = [make_message(f"m{i}", body="line one\n.dotted line\n..two dots\nend\n")
-              for i in range(3)]
+    bodies = [
+        make_message(f"m{i}", body="line one\n.dotted line\n..two dots\nend\n") for i in range(3)
+    ]
     uids = [pop3env.deliver(bob, b) for b in bodies]
     box = pop3env.mailbox(bob)
     client = pop3env.login()
@@ -137,8 +149,13 @@ def test_dele_rset_noop_quit(pop3env: Pop3Env, bob: str) -> None:
 def test_bad_message_numbers(pop3env: Pop3Env, bob: str) -> None:
     pop3env.deliver(bob, make_message("only"))
     client = pop3env.login()
-    for call in (lambda: client.retr(2), lambda: client.dele(5), lambda: client.list(9),
-                 lambda: client.uidl(2), lambda: client.top(3, 1)):
+    for call in (
+        lambda: client.retr(2),
+        lambda: client.dele(5),
+        lambda: client.list(9),
+        lambda: client.uidl(2),
+        lambda: client.top(3, 1),
+    ):
         with pytest.raises(poplib.error_proto, match="No such message"):
             call()
     for line in (b"RETR 0", b"RETR x", b"DELE", b"TOP 1", b"LIST 1 2", b"FROB"):
@@ -252,8 +269,10 @@ def test_pipelining(pop3env: Pop3Env, bob: str) -> None:
     for i in range(3):
         pop3env.deliver(bob, make_message(f"p{i}"))
     sock = raw(pop3env)
-    batch = (f"USER {bob}\r\nPASS {PASSWORD}\r\nSTAT\r\nLIST\r\nRETR 1\r\nDELE 1\r\n"
-             "RSET\r\nUIDL 2\r\nQUIT\r\n").encode()
+    batch = (
+        f"USER {bob}\r\nPASS {PASSWORD}\r\nSTAT\r\nLIST\r\nRETR 1\r\nDELE 1\r\n"
+        "RSET\r\nUIDL 2\r\nQUIT\r\n"
+    ).encode()
     sock.sendall(batch)
     out = b""
     while True:
@@ -264,8 +283,7 @@ def test_pipelining(pop3env: Pop3Env, bob: str) -> None:
     statuses = [line for line in out.split(b"\r\n") if line.startswith((b"+OK", b"-ERR"))]
     assert len(statuses) == 9
     assert all(s.startswith(b"+OK") for s in statuses)
-    assert statuses[2] == b"+OK 3 %d" % pop3env.with_mailbox(
-        bob, lambda b: _total(b))
+    assert statuses[2] == b"+OK 3 %d" % pop3env.with_mailbox(bob, lambda b: _total(b))
     assert out.endswith(b"\r\n")
 
 

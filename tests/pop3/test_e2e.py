@@ -32,8 +32,10 @@ pytestmark = pytest.mark.clients
 
 
 def message(subject: str, body: str = "Hello there.\n.leading dot line\n") -> bytes:
-    return (f"From: carol@example.net\nTo: alice@example.com\nSubject: {subject}\n"
-            f"Message-ID: <{subject}@example.net>\n\n{body}").encode()
+    return (
+        f"From: carol@example.net\nTo: alice@example.com\nSubject: {subject}\n"
+        f"Message-ID: <{subject}@example.net>\n\n{body}"
+    ).encode()
 
 
 def deliver(server: MailhubServer, data: bytes, *extra: str) -> None:
@@ -100,8 +102,7 @@ def test_policy_set_by_cli_applies_without_restart(
 ) -> None:
     deliver(mailhub_server, message("first"))
     deliver(mailhub_server, message("second"))
-    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-on-delete", policy,
-                       check=True)
+    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-on-delete", policy, check=True)
     client = pop(mailhub_server)
     client.retr(1)
     client.dele(1)
@@ -121,18 +122,24 @@ def _fetchmail(
     out = home / "out"
     out.mkdir(exist_ok=True)
     rc = home / "fetchmailrc"
-    rc.write_text(textwrap.dedent(f"""\
+    rc.write_text(
+        textwrap.dedent(f"""\
         set no syslog
         poll 127.0.0.1 with proto POP3 port {server.ports["pop3"]}
           user "{server.user}" there with password "{server.password}" is "root" here
           sslproto tls1.2+ sslcertck sslcertfile "{server.cafile}" sslcommonname localhost
           mda "/bin/sh -c 'cat > {out}/msg.$$'"
-        """))
+        """)
+    )
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
     return subprocess.run(
         ["fetchmail", "-f", str(rc), "--nodetach", "--idfile", str(home / "fetchids"), *options],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
 
 
@@ -174,15 +181,17 @@ def test_fetchmail_keep_and_uidl_new_only(mailhub_server: MailhubServer, tmp_pat
     assert len(store_snapshot(mailhub_server).messages) == 3
 
 
-def _getmail(server: MailhubServer, home: Path, maildir: Path,
-             delete: bool) -> subprocess.CompletedProcess[str]:
+def _getmail(
+    server: MailhubServer, home: Path, maildir: Path, delete: bool
+) -> subprocess.CompletedProcess[str]:
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
         (maildir / sub).chmod(0o777)
     # getmail refuses to deliver as root; as root, it delivers as the named user instead.
     user_line = "user = nobody" if os.geteuid() == 0 else ""
     rc = home / "getmailrc"
-    rc.write_text(textwrap.dedent(f"""\
+    rc.write_text(
+        textwrap.dedent(f"""\
         [retriever]
         type = SimplePOP3SSLRetriever
         server = 127.0.0.1
@@ -200,10 +209,14 @@ def _getmail(server: MailhubServer, home: Path, maildir: Path,
         delete = {"true" if delete else "false"}
         read_all = false
         verbose = 1
-        """))
+        """)
+    )
     return subprocess.run(
         ["getmail", "--getmaildir", str(home), "--rcfile", str(rc)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -253,9 +266,14 @@ def _dovecot_uidls(maildir: Path) -> list[bytes]:
             )
         )
         env = dict(os.environ, USER="root", HOME=str(run_dir))
-        proc = subprocess.run(["/usr/lib/dovecot/pop3", "-c", str(conf)],
-                              input=b"UIDL\r\nQUIT\r\n", capture_output=True, env=env,
-                              timeout=60, check=False)
+        proc = subprocess.run(
+            ["/usr/lib/dovecot/pop3", "-c", str(conf)],
+            input=b"UIDL\r\nQUIT\r\n",
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         out = proc.stdout.split(b"\r\n")
         assert out[0].startswith(b"+OK"), proc.stderr
         end = out.index(b".")
@@ -273,8 +291,9 @@ def test_migrated_dovecot_maildir_keeps_uidls(
     assert dovecot_preauth is not None
     source = world_readable_dir / "dovecot-maildir"  # Dovecot runs as its own user
     lines = [
-        dovecot_preauth.append_line(f"a{i}", "INBOX", "\\Seen" if i % 2 else "",
-                                    message(f"dv{i}").replace(b"\n", b"\r\n"))
+        dovecot_preauth.append_line(
+            f"a{i}", "INBOX", "\\Seen" if i % 2 else "", message(f"dv{i}").replace(b"\n", b"\r\n")
+        )
         for i in range(5)
     ]
     expunge_second = [b"s1 SELECT INBOX", b"e1 STORE 2 +FLAGS (\\Deleted)", b"e2 EXPUNGE"]
@@ -295,8 +314,9 @@ def test_migrated_dovecot_maildir_keeps_uidls(
 def test_cli_scope_since_enabled_and_pop3_off(mailhub_server: MailhubServer) -> None:
     deliver(mailhub_server, message("old1"))
     deliver(mailhub_server, message("old2"))
-    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-scope", "since_enabled",
-                       check=True)
+    mailhub_server.cli(
+        "user", "set", mailhub_server.user, "--pop3-scope", "since_enabled", check=True
+    )
     deliver(mailhub_server, message("new1"))
     client = pop(mailhub_server)
     assert client.stat()[0] == 1

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.clients
 
 
 def message(subject: str) -> bytes:
-    return (f"From: carol@example.net\r\nTo: alice@example.com\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{subject}@example.net>\r\n\r\nHello.\r\n").encode()
+    return (
+        f"From: carol@example.net\r\nTo: alice@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject}@example.net>\r\n\r\nHello.\r\n"
+    ).encode()
 
 
 def deliver(server: MailhubServer, data: bytes) -> None:
@@ -95,8 +97,7 @@ def test_delivered_mail_listed_by_pop3_and_imap(mailhub_server: MailhubServer) -
 
 @pytest.mark.parametrize("policy", ["delete", "keep", "archive", "trash"])
 def test_pop3_quit_reaches_imap_idle(mailhub_server: MailhubServer, policy: str) -> None:
-    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-on-delete", policy,
-                       check=True)
+    mailhub_server.cli("user", "set", mailhub_server.user, "--pop3-on-delete", policy, check=True)
     for subject in ("one", "two", "three"):
         deliver(mailhub_server, message(subject))
     watcher = imap(mailhub_server)

@@ -21,8 +21,9 @@ from mailhub.config import LimitSettings
 def test_implicit_tls(pop3env: Pop3Env) -> None:
     user = pop3env.add_user()
     pop3env.deliver(user, make_message("secure"))
-    client = poplib.POP3_SSL("127.0.0.1", pop3env.tls_port, context=pop3env.client_tls_context(),
-                             timeout=30)
+    client = poplib.POP3_SSL(
+        "127.0.0.1", pop3env.tls_port, context=pop3env.client_tls_context(), timeout=30
+    )
     caps = client.capa()
     assert "STLS" not in caps and "USER" in caps
     client.user(user)
@@ -58,13 +59,16 @@ def test_stls_discards_pipelined_plaintext(pop3env: Pop3Env) -> None:
 
 
 @pytest.fixture(params=[False])
-def remote_env(
-    tmp_path: Path, ca: trustme.CA, request: pytest.FixtureRequest
-) -> Iterator[Pop3Env]:
+def remote_env(tmp_path: Path, ca: trustme.CA, request: pytest.FixtureRequest) -> Iterator[Pop3Env]:
     """A server that treats nobody as local: cleartext auth is refused unless the setting
     ``allow_cleartext_auth`` (the fixture's parameter) says otherwise."""
-    env = Pop3Env(tmp_path / "d", ca, LimitSettings(failed_login_delay=0), {},
-                  allow_cleartext_auth=request.param)
+    env = Pop3Env(
+        tmp_path / "d",
+        ca,
+        LimitSettings(failed_login_delay=0),
+        {},
+        allow_cleartext_auth=request.param,
+    )
     env.data_dir.mkdir()
     env.start()
     import mailhub.pop3.server as srv
@@ -118,8 +122,9 @@ def test_too_many_bad_commands_closes(pop3env: Pop3Env) -> None:
     assert len([x for x in lines if x]) == 3  # closed before NOOP
 
 
-@pytest.mark.parametrize("pop3_limits", [LimitSettings(prelogin_timeout=0.5,
-                                                       pop3_idle_timeout=0.8)])
+@pytest.mark.parametrize(
+    "pop3_limits", [LimitSettings(prelogin_timeout=0.5, pop3_idle_timeout=0.8)]
+)
 def test_prelogin_and_idle_timeouts(pop3env: Pop3Env) -> None:
     pop3env.add_user()
     sock = socket.create_connection(("127.0.0.1", pop3env.port), timeout=30)
@@ -164,11 +169,29 @@ def test_login_delay(pop3env: Pop3Env, pop3_settings_extra: dict[str, Any]) -> N
 
 _LINES = st.one_of(
     st.binary(max_size=80).map(lambda b: b.replace(b"\n", b"")),
-    st.sampled_from([b"RETR", b"TOP", b"LIST", b"UIDL", b"DELE", b"AUTH", b"PASS", b"USER",
-                     b"STAT", b"RSET", b"NOOP", b"CAPA", b"UTF8", b"STLS"]).flatmap(
-        lambda verb: st.lists(st.one_of(st.integers(-2, 5).map(lambda i: str(i).encode()),
-                                        st.binary(max_size=8)), max_size=3).map(
-            lambda args: b" ".join([verb, *args]))),
+    st.sampled_from(
+        [
+            b"RETR",
+            b"TOP",
+            b"LIST",
+            b"UIDL",
+            b"DELE",
+            b"AUTH",
+            b"PASS",
+            b"USER",
+            b"STAT",
+            b"RSET",
+            b"NOOP",
+            b"CAPA",
+            b"UTF8",
+            b"STLS",
+        ]
+    ).flatmap(
+        lambda verb: st.lists(
+            st.one_of(st.integers(-2, 5).map(lambda i: str(i).encode()), st.binary(max_size=8)),
+            max_size=3,
+        ).map(lambda args: b" ".join([verb, *args]))
+    ),
 )
 
 

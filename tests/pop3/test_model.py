@@ -30,17 +30,16 @@ _OPS = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.integers(0, 5), _OPS, st.booleans())
 def test_random_sessions_match_model(
     pop3env: Pop3Env, count: int, ops: list[tuple[str, int]], clean_quit: bool
 ) -> None:
     user = pop3env.add_user(f"u{next(_counter)}@example.org")
     uids = [pop3env.deliver(user, make_message(f"s{i}", body=f"body {i}\n")) for i in range(count)]
-    sizes = {
-        m.uid: m.size for m in pop3env.call(pop3env.mailbox(user).snapshot()).messages
-    }
+    sizes = {m.uid: m.size for m in pop3env.call(pop3env.mailbox(user).snapshot()).messages}
     client = pop3env.login(user)
     deleted: set[int] = set()
     retrieved: set[int] = set()

@@ -186,8 +186,9 @@ def test_snapshot_is_fixed_at_login(pop3env: Pop3Env) -> None:
     user, uids = setup_three(pop3env)
     client = pop3env.login()
     pop3env.deliver(user, make_message("late"))
-    pop3env.with_mailbox(user, lambda b: b.store_flags([uids[0]], FlagOp.ADD,
-                                                       frozenset({"\\Flagged"})))
+    pop3env.with_mailbox(
+        user, lambda b: b.store_flags([uids[0]], FlagOp.ADD, frozenset({"\\Flagged"}))
+    )
     assert client.stat()[0] == 3
     _, listing, _ = client.list()
     assert len(listing) == 3

@@ -121,8 +121,11 @@ def test_numbers_roundtrip(verb: str, msg: int, lines: int, eol: str) -> None:
         assert parse_command(f"{verb} {msg}{eol}".encode()) == cls(msg)
 
 
-@given(st.text(st.characters(min_codepoint=0x20, exclude_categories=("Cs",)), min_size=1,
-               max_size=100).filter(lambda s: s != "\x7f" and "\x7f" not in s))
+@given(
+    st.text(
+        st.characters(min_codepoint=0x20, exclude_categories=("Cs",)), min_size=1, max_size=100
+    ).filter(lambda s: s != "\x7f" and "\x7f" not in s)
+)
 def test_pass_keeps_whole_rest_of_line(password: str) -> None:
     assert parse_command(b"PASS " + password.encode() + b"\r\n") == Pass(password)
 
@@ -196,8 +199,11 @@ def test_top_filter(lines: int, expected: bytes) -> None:
     assert f.feed(_MSG) == expected
 
 
-@given(st.lists(st.sampled_from([b"H: v", b"", b"body", b".x"]), max_size=15),
-       st.integers(0, 6), st.lists(st.integers(0, 120), max_size=6))
+@given(
+    st.lists(st.sampled_from([b"H: v", b"", b"body", b".x"]), max_size=15),
+    st.integers(0, 6),
+    st.lists(st.integers(0, 120), max_size=6),
+)
 def test_top_filter_chunking_invariant(lines: list[bytes], n: int, cuts: list[int]) -> None:
     message = b"".join(x + b"\r\n" for x in lines)
     whole = TopFilter(n).feed(message)

@@ -14,6 +14,7 @@ becomes one ``bytes`` per response, not one per token.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TypeAlias, Union
@@ -178,10 +179,11 @@ class Builder:
         self.buf += clean.encode("utf-8" if self.utf8 else "ascii", "replace")
 
 
-class Response:
+class Response(abc.ABC):
     """Base class: ``write`` emits the whole response line(s) including the final CRLF."""
 
     __slots__ = ()
 
-    def write(self, b: Builder) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def write(self, b: Builder) -> None:
+        """Append this response's wire bytes to ``b``."""
