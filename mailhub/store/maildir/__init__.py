@@ -143,7 +143,7 @@ class MaildirMailstore:
 
 
 def _forwarder(mailbox: MaildirMailbox, sub: str) -> NameCallback:
-    def forward(name: str) -> None:
-        mailbox.on_name_event(sub, name)
+    def forward(name: str, appeared: bool) -> None:
+        mailbox.on_name_event(sub, name, appeared)
 
     return forward

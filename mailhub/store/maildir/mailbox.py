@@ -21,6 +21,7 @@ from mailhub.store import flags as flagmod
 from mailhub.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from mailhub.store.maildir import _fs, filename
 from mailhub.store.maildir.folder import FolderCore, Prepared, crlf_size_of, to_lf
+from mailhub.store.maildir.state import base_of
 from mailhub.store.model import (
     ChangesSince,
     MailboxStatus,
@@ -161,12 +162,17 @@ class MaildirMailbox:
         await asyncio.to_thread(self.core.close)
 
     # ------------------------------------------------------------------------ views
-    def on_name_event(self, sub: str, name: str) -> None:
+    def on_name_event(self, sub: str, name: str, appeared: bool = False) -> None:
         """Watcher callback (event loop thread): remember the name, sync shortly after."""
         if self._closed:
             return
         if name:
-            self._pending.add(f"{sub}/{name}")
+            rel = f"{sub}/{name}"
+            if appeared:
+                uid = self.core.by_base.get(base_of(rel))
+                if uid is not None and self.core.names.get(uid) == rel:
+                    return  # our own write: memory already has this name, nothing to do
+            self._pending.add(rel)
         else:
             self.core.needs_full_scan = True
         self.dirty = True
@@ -263,9 +269,9 @@ class MaildirMailbox:
             if _fs.is_disk_full(exc):
                 raise MailError(MailErrorKind.TEMP, "the mail disk is full") from exc
             raise MailError(MailErrorKind.TEMP, f"could not store the message: {exc}") from exc
-        _fs.fsync_dir(self.core.path / "cur")
-        if into_new:
-            _fs.fsync_dir(self.core.path / "new")
+        # Only the directories the files were renamed into need their entries made durable.
+        for sub in {self.core.names.get(i.uid, "cur/").partition("/")[0] for i in infos}:
+            _fs.fsync_dir(self.core.path / sub)
         return infos
 
     async def store_flags(

@@ -38,8 +38,9 @@ IN_CLOEXEC = 0o2000000
 _MASK = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
 _HEADER = struct.Struct("iIII")
 
-# Called with the changed name ("" when the watcher lost track and a full rescan is needed).
-NameCallback = Callable[[str], None]
+# Called with the changed name ("" when the watcher lost track and a full rescan is needed)
+# and whether the name appeared (created, moved in) rather than vanished.
+NameCallback = Callable[[str, bool], None]
 
 
 class Inotify:
@@ -86,17 +87,17 @@ class Inotify:
             offset += _HEADER.size + length
             if mask & IN_Q_OVERFLOW:
                 for callback in list(self._callbacks.values()):
-                    callback("")
+                    callback("", False)
                 continue
             target = self._callbacks.get(wd)
             if target is None or mask & IN_IGNORED:
                 continue
             if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
-                target("")
+                target("", False)
                 continue
             name = os.fsdecode(raw.rstrip(b"\0"))
             if name and not name.startswith("."):
-                target(name)
+                target(name, bool(mask & (IN_CREATE | IN_MOVED_TO)))
 
 
 def try_inotify(loop: asyncio.AbstractEventLoop) -> Inotify | None:
