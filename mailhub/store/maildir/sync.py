@@ -371,6 +371,8 @@ class FolderSync(FolderState):
             self.uid_next += 1
         stats = _stat_all([os.path.join(self.path, rel) for _, _, rel in assigned])
         rows: list[Row] = []
+        texts: dict[frozenset[str], str] = {}
+        no_flags: frozenset[str] = frozenset()
         for (uid, parsed, rel), st in zip(assigned, stats, strict=True):
             if st is None:
                 continue  # removed meanwhile
@@ -378,8 +380,28 @@ class FolderSync(FolderState):
             vsize = parsed.crlf_size
             if vsize is None:
                 vsize = crlf_size_of(_fs.read_file(self.path / rel))
-            flags = self._flags_from_name(rel, frozenset())
-            rows.append((uid, parsed.base, rel, flagtext(flags), size, vsize, st.st_mtime, modseq))
+            flags = self._flags_from_name(rel, no_flags)
+            text = texts.get(flags)
+            if text is None:
+                text = texts[flags] = flagtext(flags)
+            rows.append((uid, parsed.base, rel, text, size, vsize, st.st_mtime, modseq))
         rows.sort()
         db.insert_rows(rows)
-        return [self._remember_row(row) for row in rows]
+        return self._remember_rows(rows)
+
+    def _remember_rows(self, rows: list[Row]) -> list[MessageInfo]:
+        """``_remember_row`` for many rows sorted by UID (an index rebuild: 100,000 rows)."""
+        if not rows:
+            return []
+        infos, names, by_base, flagset = self.infos, self.names, self.by_base, self.flagset
+        if infos and rows[0][0] < next(reversed(infos)):
+            self._ordered = False
+        out = []
+        for uid, base, name, flags, _size, vsize, idate, modseq in rows:
+            info = MessageInfo(uid, flagset(flags), vsize, idate, modseq)
+            infos[uid] = info
+            names[uid] = name
+            by_base[base] = uid
+            out.append(info)
+        self._snapshot = None
+        return out
