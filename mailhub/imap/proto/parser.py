@@ -180,7 +180,9 @@ class CommandParser:
         idx = buf.find(b"\n", self._scan)
         limit = self.limits.max_line_length
         if idx < 0:
-            if len(buf) > limit:
+            # A trailing CR may be the first half of the CRLF: it does not count, exactly as
+            # for a complete line (else the limit would depend on how the bytes were split).
+            if len(buf) - (1 if buf.endswith(b"\r") else 0) > limit:
                 self._tail = bytes(buf[-_TAIL:])
                 self._line_too_long(bytes(buf[:256]))
                 buf.clear()
@@ -224,7 +226,10 @@ class CommandParser:
 
     def _after_skipped_line(self) -> None:
         """A skipped line ending in a non-synchronising literal: skip its bytes too."""
-        m = _LITERAL_AT_END.search(self._tail)
+        tail = self._tail
+        if tail.endswith(b"\r"):  # the CR of the CRLF, kept when the LF came in a later read
+            tail = tail[:-1]
+        m = _LITERAL_AT_END.search(tail)
         self._tail = b""
         if m and m.group(3):
             self._remaining = int(m.group(2))

@@ -292,3 +292,36 @@ def test_absurd_nonsync_literal_is_fatal() -> None:
     assert evs == [ParseError("a1", "NO", "TOOBIG", "Message too large", False, "APPEND")]
     evs = events(b"a1 APPEND INBOX {18446744073709551615+}\r\n", limits=lim)
     assert evs == [ParseError("a1", "NO", "TOOBIG", "Message too large", True, "APPEND")]
+
+
+def test_line_of_exactly_the_limit_is_accepted_however_it_is_split() -> None:
+    """Regression (found by the chunking-invariance property): a line of exactly
+    ``max_line_length`` bytes was refused when its CR arrived before its LF."""
+    limits = Limits(max_line_length=40)
+    line = b"a1 NOOP " + b"x" * 32  # 40 bytes: the command itself is fine to parse or refuse
+    assert len(line) == 40
+    whole = CommandParser(limits)
+    whole.feed(line + b"\r\n")
+    split = CommandParser(limits)
+    split.feed(line + b"\r")
+    assert split.next_event() is NEED_DATA
+    split.feed(b"\n")
+    first, second = whole.next_event(), split.next_event()
+    assert type(first) is type(second)
+    assert not (isinstance(second, ParseError) and second.code == "TOOBIG")
+
+
+def test_skipped_long_line_ending_in_a_literal_is_split_safe() -> None:
+    """Regression (chunking-invariance property): when an over-long line's CR and LF came in
+    different reads, the non-synchronising literal at its end was not skipped, and its bytes
+    were parsed as a command."""
+    limits = Limits(max_line_length=40)
+    data = b"a1 APPEND INBOX " + b"x" * 40 + b" {2+}\r\n0\n\r\na2 NOOP\r\n"
+    for chunks in ([data], [data[i : i + 1] for i in range(len(data))]):
+        parser = CommandParser(limits)
+        got = []
+        for chunk in chunks:
+            parser.feed(chunk)
+            while (ev := parser.next_event()) is not NEED_DATA:
+                got.append(ev)
+        assert [type(e).__name__ for e in got] == ["ParseError", "Noop"], got
