@@ -36,7 +36,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,30 +44,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _servers import DovecotDaemon, free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
 BIG_USER = f"bench@{DOMAIN}"
 PASSWORD = "bench-password"
 PER_USER = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on port {port}")
 
 
 # ------------------------------------------------------------------------------- data
@@ -393,31 +376,11 @@ service stats {{
 """
 
 
-class Dovecot:
-    name = "dovecot"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "dovecot"
-        self.port = free_port()
-        self.conf = self.dir / "dovecot.conf"
-        self.started = False
-
+class Dovecot(DovecotDaemon):
     def start(self, trees: dict[str, Path]) -> None:
-        for sub in ("run", "state", "mail"):
-            (self.dir / sub).mkdir(parents=True)
         for address, tree in trees.items():
-            local, _, domain = address.partition("@")
-            target = self.dir / "mail" / domain / local
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(tree, target)
-        subprocess.run(["chown", "-R", "nobody:nogroup", str(self.dir / "mail")], check=True)
-        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
-        subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
-        self.started = True
-        wait_port(self.port)
-
-    def master(self) -> int:
-        return int((self.dir / "run" / "master.pid").read_text())
+            self.add_account(address, tree)
+        self.launch(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
 
     def pids(self) -> list[int]:
         """The master and all its descendants (login, imap, auth... processes)."""
@@ -436,18 +399,6 @@ class Dovecot:
             out.append(p)
             todo += children.get(p, [])
         return out
-
-    def stop(self) -> None:
-        if self.started:
-            pid = self.master()
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
 
 
 # ------------------------------------------------------------------------------- main

@@ -25,21 +25,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _servers import DovecotDaemon, free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_message(size: int, n: int) -> bytes:
@@ -129,19 +125,6 @@ async def run_senders(port: int, rcpt: str, count: int, senders: int, size: int)
     return count / elapsed
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
-
-
 class Mailhub:
     name = "mailhub"
 
@@ -216,42 +199,10 @@ service stats {{
 """
 
 
-class Dovecot:
-    name = "dovecot"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "dovecot"
-        self.port = free_port()
-        self.conf = self.dir / "dovecot.conf"
-        self.started = False
-
+class Dovecot(DovecotDaemon):
     def start(self, accounts: list[str]) -> None:
-        for sub in ("run", "state", "mail"):
-            (self.dir / sub).mkdir(parents=True)
-        shutil.chown(self.dir / "mail", "nobody", "nogroup")
-        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port))
-        subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
-        self.started = True
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("dovecot did not start; see " + str(self.dir / "dovecot.log"))
-
-    def stop(self) -> None:
-        if self.started:
-            pid = int((self.dir / "run" / "master.pid").read_text())
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
+        # Dovecot's LMTP creates each account's Maildir on first delivery.
+        self.launch(DOVECOT_CONF.format(base=self.dir, port=self.port))
 
 
 async def bench(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, object]:

@@ -38,30 +38,14 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _servers import DovecotDaemon, free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
 USER = f"pop@{DOMAIN}"
 PASSWORD = "bench-password"
 WINDOW = 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on port {port}")
 
 
 def build_maildir(path: Path, count: int) -> int:
@@ -331,39 +315,10 @@ service stats {{
 """
 
 
-class Dovecot:
-    name = "dovecot"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "dovecot"
-        self.port = free_port()
-        self.conf = self.dir / "dovecot.conf"
-        self.started = False
-
+class Dovecot(DovecotDaemon):
     def start(self, inbox: Path) -> None:
-        for sub in ("run", "state", "mail"):
-            (self.dir / sub).mkdir(parents=True)
-        local, _, domain = USER.partition("@")
-        target = self.dir / "mail" / domain / local
-        target.parent.mkdir(parents=True)
-        shutil.copytree(inbox, target)
-        subprocess.run(["chown", "-R", "nobody:nogroup", str(self.dir / "mail")], check=True)
-        self.conf.write_text(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
-        subprocess.run(["dovecot", "-c", str(self.conf)], check=True)
-        self.started = True
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.started:
-            pid = int((self.dir / "run" / "master.pid").read_text())
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
+        self.add_account(USER, inbox)
+        self.launch(DOVECOT_CONF.format(base=self.dir, port=self.port, password=PASSWORD))
 
 
 def report(results: dict[str, dict[str, float]]) -> str:
