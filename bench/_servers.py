@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -80,3 +81,59 @@ class DovecotDaemon:
             except ProcessLookupError:
                 break
             time.sleep(0.1)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+_PORT_FLAGS = ("--imap-port", "--imaps-port", "--pop3-port", "--pop3s-port", "--lmtp-port",
+               "--smtp-port")  # fmt: skip
+
+
+class MailhubServer:
+    """``mailhub serve`` on a private data dir, with only the benchmarked listener on.
+
+    Subclasses (or callers) set ``listener`` to the ``serve`` flag of that listener.
+    """
+
+    name = "mailhub"
+    listener = "--imap-port"
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "mailhub"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def add_account(self, address: str, password: str, tree: Path | None = None) -> None:
+        """Create the account; with ``tree``, its Maildir++ is a copy of that tree."""
+        sys.path.insert(0, str(ROOT))
+        from mailhub.auth.directory import AccountDirectory
+        from mailhub.store.maildir import account_dir
+
+        AccountDirectory(self.dir).add(address, password)
+        if tree is not None:
+            target = account_dir(self.dir / "mail", address)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(tree, target)
+
+    def launch(self, config: str | None = None) -> None:
+        args = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.dir)]
+        if config is not None:
+            conf = self.dir / "mailhub.toml"
+            conf.write_text(config)
+            args += ["--config", str(conf)]
+        for flag in _PORT_FLAGS:
+            args += [flag, str(self.port if flag == self.listener else 0)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+            self.proc = None

@@ -35,9 +35,7 @@ import os
 import random
 import resource
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import DovecotDaemon, free_port, wait_port
+from _servers import DovecotDaemon, MailhubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
@@ -272,58 +270,16 @@ async def idle_test(port: int, count: int, pids: Callable[[], list[int]]) -> dic
 # ------------------------------------------------------------------------------- servers
 
 
-class Mailhub:
-    name = "mailhub"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "mailhub"
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+class Mailhub(MailhubServer):
+    listener = "--imap-port"
 
     def start(self, trees: dict[str, Path]) -> None:
-        sys.path.insert(0, str(ROOT))
-        from mailhub.auth.directory import AccountDirectory
-        from mailhub.store.maildir import account_dir
-
-        self.dir.mkdir(parents=True)
-        directory = AccountDirectory(self.dir)
         for address, tree in trees.items():
-            directory.add(address, PASSWORD)
-            target = account_dir(self.dir / "mail", address)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(tree, target)
-        conf = self.dir / "mailhub.toml"
-        conf.write_text("[limits]\nmax_connections_per_ip = 100000\nfailed_login_delay = 0\n")
-        args = [
-            sys.executable,
-            "-m",
-            "mailhub",
-            "serve",
-            "--data-dir",
-            str(self.dir),
-            "--imap-port",
-            str(self.port),
-            "--config",
-            str(conf),
-        ]
-        for flag in ("--imaps-port", "--pop3-port", "--pop3s-port", "--lmtp-port", "--smtp-port"):
-            args += [flag, "0"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_port(self.port, self.proc)
+            self.add_account(address, PASSWORD, tree)
+        self.launch("[limits]\nmax_connections_per_ip = 100000\nfailed_login_delay = 0\n")
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()
 
 
 DOVECOT_CONF = """\

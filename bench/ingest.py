@@ -24,15 +24,13 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import DovecotDaemon, free_port, wait_port
+from _servers import DovecotDaemon, MailhubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
@@ -125,42 +123,13 @@ async def run_senders(port: int, rcpt: str, count: int, senders: int, size: int)
     return count / elapsed
 
 
-class Mailhub:
-    name = "mailhub"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "mailhub"
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+class Mailhub(MailhubServer):
+    listener = "--lmtp-port"
 
     def start(self, accounts: list[str]) -> None:
-        sys.path.insert(0, str(ROOT))
-        from mailhub.auth.directory import AccountDirectory
-
-        self.dir.mkdir(parents=True)
-        directory = AccountDirectory(self.dir)
         for local in accounts:
-            directory.add(f"{local}@{DOMAIN}", "bench-password")
-        ports = {
-            "--imap-port": 0, "--imaps-port": 0, "--pop3-port": 0, "--pop3s-port": 0,
-            "--smtp-port": 0, "--lmtp-port": self.port,
-        }  # fmt: skip
-        args = [sys.executable, "-m", "mailhub", "serve", "--data-dir", str(self.dir)]
-        for flag, value in ports.items():
-            args += [flag, str(value)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_port(self.port, self.proc)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()
+            self.add_account(f"{local}@{DOMAIN}", "bench-password")
+        self.launch()
 
 
 DOVECOT_CONF = """\

@@ -29,17 +29,15 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _servers import DovecotDaemon, free_port, wait_port
+from _servers import DovecotDaemon, MailhubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
@@ -232,49 +230,12 @@ def measure(port: int, count: int, dele: int, rounds: int) -> dict[str, float]:
     return out
 
 
-class Mailhub:
-    name = "mailhub"
-
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "mailhub"
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+class Mailhub(MailhubServer):
+    listener = "--pop3-port"
 
     def start(self, inbox: Path) -> None:
-        sys.path.insert(0, str(ROOT))
-        from mailhub.auth.directory import AccountDirectory
-        from mailhub.store.maildir import account_dir
-
-        self.dir.mkdir(parents=True)
-        AccountDirectory(self.dir).add(USER, PASSWORD)
-        target = account_dir(self.dir / "mail", USER)
-        target.parent.mkdir(parents=True)
-        shutil.copytree(inbox, target)
-        args = [
-            sys.executable,
-            "-m",
-            "mailhub",
-            "serve",
-            "--data-dir",
-            str(self.dir),
-            "--pop3-port",
-            str(self.port),
-        ]
-        for flag in ("--imap-port", "--imaps-port", "--pop3s-port", "--lmtp-port", "--smtp-port"):
-            args += [flag, "0"]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_port(self.port, self.proc)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.log.close()
+        self.add_account(USER, PASSWORD, inbox)
+        self.launch()
 
 
 DOVECOT_CONF = """\
