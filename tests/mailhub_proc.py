@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# One implementation of 'n free ports', shared with the demo's private server.
+from mailhub.demo.private import free_ports as free_ports
+
 PORT_NAMES = ("imap", "imaps", "pop3", "pop3s", "lmtp", "smtp")
 _PORT_FLAGS = {
     "imap": "--imap-port",
@@ -45,20 +48,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (held open together so they cannot coincide)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -26,7 +26,8 @@ _READY = re.compile(r"mailhub \S+ ready")
 PORTS = ("imap", "pop3", "lmtp")
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports (held open together so they cannot coincide)."""
     socks = []
     try:
         for _ in range(n):
@@ -92,7 +93,7 @@ class PrivateServer:
         self._ready.set()
 
     def _start_once(self) -> bool:
-        self.ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
+        self.ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=True))
         self._ready.clear()
         cmd = [
             sys.executable,
