@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 
-from mailhub.store.changes import Change
+from mailhub.store.changes import Change, MailboxDeleted, MailboxRenamed
 
 DEFAULT_BUFFER = 10_000
 
@@ -96,9 +96,7 @@ def _concerns(change: Change, mailbox: str) -> bool:
     if name == mailbox:
         return True
     # A rename or delete of a parent concerns its children too.
-    return change.__class__.__name__ in ("MailboxRenamed", "MailboxDeleted") and mailbox.startswith(
-        name + "/"
-    )
+    return isinstance(change, MailboxRenamed | MailboxDeleted) and mailbox.startswith(name + "/")
 
 
 class ChangeBus:

@@ -41,6 +41,8 @@ def to_lf(data: bytes) -> bytes:
 class FolderCore(FolderSync):
     """The synchronous heart of an open folder."""
 
+    _keyword_cache: tuple[tuple[int, int, int], list[str]] | None = None
+
     def relocate(self, uid: int) -> str:
         """After ENOENT: find where an outside rename put the file, or report it expunged."""
         with self.lock:
@@ -260,12 +262,17 @@ class FolderCore(FolderSync):
                 )
 
     def keyword_names(self) -> list[str]:
+        """Every keyword in use or in the table; recomputed only after a change (every SELECT
+        asks, and a 100,000-message folder is worth not walking each time)."""
         with self.lock:
             self.keywords.reload()
-            names = set(self.keywords.keyword_to_letter)
-            for info in self.infos.values():
-                names.update(f for f in info.flags if not f.startswith("\\"))
-            return sorted(names)
+            key = (self.highest_modseq, len(self.infos), len(self.keywords.keyword_to_letter))
+            if self._keyword_cache is None or self._keyword_cache[0] != key:
+                names = set(self.keywords.keyword_to_letter)
+                for flags in {info.flags for info in self.infos.values()}:
+                    names.update(f for f in flags if not f.startswith("\\"))
+                self._keyword_cache = (key, sorted(names))
+            return list(self._keyword_cache[1])
 
 
 def _size_field(path: Path) -> int:
