@@ -130,3 +130,15 @@ async def test_closing_with_a_sync_pending_logs_no_error(tmp_path: Path, caplog:
     await asyncio.sleep(0.1)
     assert inbox._sync_task is None, "a sync ran on a closed folder"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # type: ignore[attr-defined]
+
+
+async def test_own_deliveries_start_no_background_sync(account: MaildirAccount) -> None:
+    """Regression: the watcher reported a delivered file before the worker thread had put it
+    in memory, so every delivery scheduled a sync that renamed it new/ -> cur/ and wrote the
+    index again (a second rename, transaction and thread hop per message)."""
+    box = await account.open_mailbox("INBOX")
+    for n in range(20):
+        await box.deliver([NewMessage(message(f"m{n}"))])
+    await asyncio.sleep(0.2)  # longer than the watcher's 20 ms sync delay
+    assert box._sync_task is None and box._scheduled is None
+    assert len(os.listdir(box.core.path / "new")) == 20

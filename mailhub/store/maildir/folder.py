@@ -57,29 +57,37 @@ class FolderCore(FolderSync):
         """
         with self.lock:
             db = self._db()
-            with db.write():
-                self._pull()
-                self.keywords.ensure(frozenset().union(*(p.flags for p in prepared)))
-                modseq = self.highest_modseq + 1
-                rows: list[Row] = []
-                for item in prepared:
-                    uid = self.uid_next
-                    self.uid_next += 1
-                    base = filename.new_base(uid, item.size, item.crlf_size)
-                    letters = filename.flags_to_letters(item.flags, self.keywords.keyword_to_letter)
-                    if into_new and not letters:
-                        rel = f"new/{base}"
-                    else:
-                        rel = "cur/" + filename.build(base, letters)
-                    os.rename(item.tmp_path, os.path.join(self.path, rel))
-                    rows.append(
-                        (uid, base, rel, flagtext(item.flags), item.size, item.crlf_size,
-                         item.internal_date, modseq)
-                    )  # fmt: skip
-                db.insert_rows(rows)
-                self.highest_modseq = modseq
-                db.set_meta(uid_next=self.uid_next, highest_modseq=modseq)
-            return [self._remember_row(row) for row in rows]
+            placed: list[str] = []
+            try:
+                with db.write():
+                    self._pull()
+                    self.keywords.ensure(frozenset().union(*(p.flags for p in prepared)))
+                    modseq = self.highest_modseq + 1
+                    rows: list[Row] = []
+                    for item in prepared:
+                        uid = self.uid_next
+                        self.uid_next += 1
+                        base = filename.new_base(uid, item.size, item.crlf_size)
+                        to_letter = self.keywords.keyword_to_letter
+                        letters = filename.flags_to_letters(item.flags, to_letter)
+                        if into_new and not letters:
+                            rel = f"new/{base}"
+                        else:
+                            rel = "cur/" + filename.build(base, letters)
+                        # Before the rename: the watcher may report the name before memory has it.
+                        self.arriving.add(rel)
+                        placed.append(rel)
+                        os.rename(item.tmp_path, os.path.join(self.path, rel))
+                        rows.append(
+                            (uid, base, rel, flagtext(item.flags), item.size, item.crlf_size,
+                             item.internal_date, modseq)
+                        )  # fmt: skip
+                    db.insert_rows(rows)
+                    self.highest_modseq = modseq
+                    db.set_meta(uid_next=self.uid_next, highest_modseq=modseq)
+                return [self._remember_row(row) for row in rows]
+            finally:
+                self.arriving.difference_update(placed)
 
     def store_flags(
         self,

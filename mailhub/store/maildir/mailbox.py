@@ -169,6 +169,8 @@ class MaildirMailbox:
         if name:
             rel = f"{sub}/{name}"
             if appeared:
+                if rel in self.core.arriving:
+                    return  # our own write, still in its transaction: memory will have it
                 uid = self.core.by_base.get(base_of(rel))
                 if uid is not None and self.core.names.get(uid) == rel:
                     return  # our own write: memory already has this name, nothing to do

@@ -48,6 +48,9 @@ class FolderState:
         self._snapshot: tuple[MessageInfo, ...] | None = None
         self._flagsets: dict[str, frozenset[str]] = {"": frozenset()}
         self.needs_full_scan = False
+        # Names this process is renaming into place right now (worker thread), so the
+        # watcher (event loop thread) can tell its own deliveries from outside changes.
+        self.arriving: set[str] = set()
 
     def _db(self) -> IndexDB:
         if self.db is None:
