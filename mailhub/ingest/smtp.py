@@ -12,7 +12,7 @@ one per accepted recipient for LMTP (RFC 2033 §4.2).
 Connection limits per IP (``ctx.limiter``) are applied here too, before the greeting.
 
 Two per-command costs of aiosmtpd are avoided here, because a pipelining MTA pays them on every
-message (measured with ``bench/ingest.py`` and cProfile; see docs/architecture.md):
+message (measured with ``bench/ingest.py``; see docs/ingest.md, Performance):
 
 - replies to MAIL and RCPT are held while the client's next command is already buffered, and
   go out with the following reply in one write (RFC 2920 §3.1 lets the server batch replies;
