@@ -359,6 +359,8 @@ class DeliveryAgent:
             self._log(msgid, mail_from, result, len(data), time.monotonic() - started)
             return result
 
+        if len(recipients) == 1:  # the common case: no task and loop round trip for gather
+            return [await one(recipients[0])]
         # Recipients' copies are written concurrently (their fsyncs overlap); copies for one
         # folder meet in the group commit. gather keeps the results in recipient order.
         return list(await asyncio.gather(*(one(address) for address in recipients)))
