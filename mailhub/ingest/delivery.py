@@ -18,7 +18,7 @@ import errno
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING
@@ -162,6 +162,18 @@ def _eol(data: bytes) -> bytes:
     if nl > 0 and data[nl - 1 : nl] == b"\r":
         return b"\r\n"
     return b"\n" if nl >= 0 else b"\r\n"
+
+
+_date_cache: tuple[int, str] = (-1, "")
+
+
+def _date_now() -> str:
+    """RFC 5322 date of this second, local time; formatted once per second, not per copy."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, localtime=True))
+    return _date_cache[1]
 
 
 def _temp_reason(exc: BaseException) -> str:
@@ -316,7 +328,7 @@ class DeliveryAgent:
             if received.queue_id:
                 by += f" id {_clean(received.queue_id)}"
             parts.append(by)
-            parts.append(f"for <{_clean(rcpt)}>; {formatdate(localtime=True)}")
+            parts.append(f"for <{_clean(rcpt)}>; {_date_now()}")
             lines.append(f"{eol.decode()}\t".join([" ".join(parts[:2]), *parts[2:]]))
         return eol.join(line.encode("utf-8") for line in lines) + eol
 
@@ -328,20 +340,27 @@ class DeliveryAgent:
         *,
         folder: str | None = None,
         received: ReceivedInfo | None = None,
+        resolved: Mapping[str, Recipient] | None = None,
     ) -> list[RecipientResult]:
         """Store one copy per recipient; one result per recipient, in the given order.
 
         ``folder`` (``mailhub deliver --folder``) overrides the resolved folder; a folder that
         does not exist falls back to INBOX rather than losing or bouncing the message.
+        ``resolved`` holds recipients already resolved at RCPT time (LMTP/SMTP): the RCPT
+        reply promised delivery to that account, and resolving again would cost a directory
+        lookup per copy (and, for sub-addresses, a folder listing).
         """
         msgid = (received.queue_id if received else None) or _message_id(data) or "-"
 
         async def one(address: str) -> RecipientResult:
             started = time.monotonic()
-            result = await self._deliver_one(data, mail_from, address, folder, received)
+            known = resolved.get(address) if resolved else None
+            result = await self._deliver_one(data, mail_from, address, folder, received, known)
             self._log(msgid, mail_from, result, len(data), time.monotonic() - started)
             return result
 
+        if len(recipients) == 1:  # the common case: no task and loop round trip for gather
+            return [await one(recipients[0])]
         # Recipients' copies are written concurrently (their fsyncs overlap); copies for one
         # folder meet in the group commit. gather keeps the results in recipient order.
         return list(await asyncio.gather(*(one(address) for address in recipients)))
@@ -353,9 +372,10 @@ class DeliveryAgent:
         address: str,
         folder: str | None,
         received: ReceivedInfo | None,
+        known: Recipient | None = None,
     ) -> RecipientResult:
         try:
-            rcpt = await self.resolve(address)
+            rcpt = known if known is not None else await self.resolve(address)
         except MailError as exc:
             return RecipientResult(address, False, exc, None, None)
         except Exception as exc:  # e.g. the Maildir unreadable while looking up a folder

@@ -25,6 +25,7 @@ from mailhub.errors import MailError, MailErrorKind
 from mailhub.ingest.delivery import (
     DeliveryAgent,
     ReceivedInfo,
+    Recipient,
     RecipientResult,
     reply_for,
     split_address,
@@ -41,12 +42,15 @@ def new_queue_id() -> str:
 
 
 class IngestEnvelope(Envelope):
-    """aiosmtpd's envelope plus mailhub's transaction id and the SIZE the client declared."""
+    """aiosmtpd's envelope plus mailhub's transaction id, the SIZE the client declared, and
+    each accepted recipient as RCPT resolved it (DATA delivers to exactly that, without a
+    second directory lookup)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.queue_id: str = ""
         self.declared_size: int | None = None
+        self.resolved: dict[str, Recipient] = {}
 
 
 class IngestHandler:
@@ -152,6 +156,8 @@ class IngestHandler:
             return reply_for(exc, self.settings, address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
+        if isinstance(envelope, IngestEnvelope):
+            envelope.resolved[address] = rcpt
         return f"250 2.1.5 <{rcpt.address}> Ok"
 
     def is_local(self, address: str) -> bool:
@@ -185,7 +191,11 @@ class IngestHandler:
             queue_id=envelope.queue_id or None,
         )
         results = await self.agent.deliver(
-            content, envelope.mail_from, list(envelope.rcpt_tos), received=received
+            content,
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            received=received,
+            resolved=envelope.resolved,
         )
         ok = sum(1 for r in results if r.ok)
         label = "lmtp" if protocol.upper().startswith("LMTP") else "smtp"  # ESMTPSA -> smtp

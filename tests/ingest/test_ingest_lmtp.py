@@ -112,6 +112,44 @@ def test_pipelined_transaction_raw(server: IngestServer, raw: Callable[..., RawC
     assert stored.endswith(body)
 
 
+def test_pipelined_replies_share_one_write(
+    server: IngestServer, raw: Callable[..., RawClient]
+) -> None:
+    """MAIL/RCPT replies wait for the DATA reply and leave in one write (RFC 2920 §3.1).
+
+    One write of ~100 bytes on loopback arrives as one segment, so the first recv holds all
+    four replies; written one by one, the first recv would return after the first line.
+    """
+    client = raw(server.lmtp_port)
+    client.reply()
+    client.cmd("LHLO mta.test")
+    client.send(f"MAIL FROM:<s@remote.test>\r\nRCPT TO:<{ALICE}>\r\nRCPT TO:<{BOB}>\r\nDATA\r\n")
+    first = client.sock.recv(4096).decode().split("\r\n")
+    assert [line[:3] for line in first[:4]] == ["250", "250", "250", "354"]
+    client.send(message() + b".\r\n")
+    assert client.file.readline().startswith(b"250 2.0.0")
+    assert client.file.readline().startswith(b"250 2.0.0")
+
+
+@pytest.mark.parametrize("tail", ["", "QUIT\r\n", "RSET\r\n", "BOGUS\r\n"])
+def test_held_replies_are_flushed(
+    server: IngestServer, raw: Callable[..., RawClient], tail: str
+) -> None:
+    """A held MAIL/RCPT reply goes out once no command is waiting, and before QUIT closes."""
+    client = raw(server.lmtp_port)
+    client.reply()
+    client.cmd("LHLO mta.test")
+    client.send(f"MAIL FROM:<s@remote.test>\r\nRCPT TO:<{ALICE}>\r\n{tail}")
+    assert client.reply()[0].startswith("250 2.1.0")
+    assert client.reply()[0].startswith("250 2.1.5")
+    if tail:
+        assert client.reply()[0][:1] in ("2", "5")
+    if tail.startswith("QUIT"):
+        assert client.sock.recv(100) == b""  # closed after the 221, nothing lost before it
+    else:
+        assert client.cmd("NOOP") == ["250 2.0.0 Ok"]
+
+
 def test_unknown_recipient_only(server: IngestServer) -> None:
     with server.lmtp() as client, pytest.raises(smtplib.SMTPRecipientsRefused) as info:
         client.sendmail("s@remote.test", [f"ghost@{DOMAIN}"], message())

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+from collections.abc import Callable
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +24,7 @@ from mailhub.ingest.delivery import (
     reply_for,
     split_address,
 )
-from mailhub.ingest.smtp import read_data
+from mailhub.ingest.smtp import IngestProtocol, read_data
 
 SETTINGS = Settings(hostname="mx.example.test")
 
@@ -198,3 +200,66 @@ def test_read_data_any_bytes_any_buffer(payload: bytes, buffer: int) -> None:
     assert error == ""
     assert content == message
     assert rest == b"NEXT\r\n"
+
+
+# -- address parsing: the fast path must agree with aiosmtpd's RFC 5322 parser ----------------
+
+_ADDR_CHARS = "abcXYZ09.-_+=?!#$%&'*/^`{|}~@<>()[]\\\":;, \té"
+
+
+def _both_parsers(arg: str, limit: int = 0) -> tuple[object, object]:
+    """(fast, aiosmtpd's) result; an exception counts as a result (aiosmtpd raises on "<")."""
+    proto = IngestProtocol.__new__(IngestProtocol)  # _getaddr only reads local_part_limit
+    proto.local_part_limit = limit
+
+    def outcome(parse: Callable[[SMTP, str], object]) -> object:
+        try:
+            return parse(proto, arg)
+        except Exception as exc:
+            return type(exc)
+
+    return outcome(IngestProtocol._getaddr), outcome(SMTP._getaddr)
+
+
+@given(
+    st.one_of(
+        st.text(alphabet=_ADDR_CHARS, max_size=40),
+        st.text(alphabet=_ADDR_CHARS, max_size=40).map(lambda t: "<" + t),
+        st.tuples(
+            st.from_regex(r"[A-Za-z0-9.=?_+-]{0,12}", fullmatch=True),
+            st.from_regex(r"[A-Za-z0-9.=?-]{0,12}", fullmatch=True),
+            st.sampled_from(["", " SIZE=100", " BODY=8BITMIME", "x", ">", " ", "\t"]),
+        ).map(lambda t: f"<{t[0]}@{t[1]}>{t[2]}"),
+    ),
+    st.sampled_from([0, 3, 64]),
+)
+@settings(max_examples=1500)
+def test_fast_address_parser_agrees_with_aiosmtpd(arg: str, limit: int) -> None:
+    fast, full = _both_parsers(arg, limit)
+    assert fast == full
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "<sender@remote.test>",
+        "<sender@remote.test> SIZE=10240 BODY=8BITMIME",
+        "<>",
+        "<a.b.c@d.e.f>",
+        "<a..b@c.d>",
+        "<.a@c.d>",
+        "<a@c..d>",
+        '<"quoted local"@x.test>',
+        "<a@[127.0.0.1]>",
+        "<=?utf-8?q?x?=@x.test>",
+        "<a@b>x",
+        " <a@b>",
+        "a@b",
+        "<@relay.test:a@b.test>",
+        "<üser@x.test>",
+    ],
+)
+def test_fast_address_parser_examples(arg: str) -> None:
+    fast, full = _both_parsers(arg)
+    assert fast == full
+    assert _both_parsers(arg, limit=1)[0] == _both_parsers(arg, limit=1)[1]
