@@ -2,15 +2,20 @@
 
 Usage::
 
-    python bench/ingest.py [--messages 500] [--grow-to 10000] [--step 1000] [--size 10240]
+    python bench/ingest.py [--messages 500] [--rounds 3] [--grow-to 10000] [--step 1000]
+                           [--size 10240]
 
 Starts ``mailhub serve`` (LMTP only) and ``dovecot`` (protocols = lmtp, a private config on
-loopback, mail owned by ``nobody``) on free ports in a temporary directory, then for each:
+loopback, mail owned by ``nobody``) side by side on free ports in a temporary directory, then:
 
 1. messages/s for 1 and for 10 concurrent LMTP senders of ``--size``-byte messages, one
-   recipient each, into a fresh account;
+   recipient each, into a fresh account, ``--rounds`` times; the report gives the median of
+   the rounds and each round's ratio;
 2. how the single-sender rate changes as one INBOX grows to ``--grow-to`` messages (measured
    every ``--step``; the target is a flat line).
+
+The two servers take turns at every measurement (which goes first alternates), because this
+machine is shared: a burst of outside load then slows both rather than one.
 
 The client is a small pipelining asyncio LMTP client (MAIL, RCPT and DATA in one write, then
 the body), so the client costs little next to the servers. Both servers fsync each message
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ from _servers import DovecotDaemon, MailhubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "bench.test"
+Results = dict[str, dict[str, list[tuple[int, float]]]]
 
 
 def make_message(size: int, n: int) -> bytes:
@@ -174,31 +181,77 @@ class Dovecot(DovecotDaemon):
         self.launch(DOVECOT_CONF.format(base=self.dir, port=self.port))
 
 
-async def bench(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, object]:
-    for local in ("one", "ten", "grow"):  # first delivery creates the Maildir: not timed
-        await run_senders(server.port, f"{local}@{DOMAIN}", 1, 1, args.size)
-    one = await run_senders(server.port, f"one@{DOMAIN}", args.messages, 1, args.size)
-    ten = await run_senders(server.port, f"ten@{DOMAIN}", args.messages * 2, 10, args.size)
-    growth: list[tuple[int, float]] = []
+async def warm_up(server: Mailhub | Dovecot, accounts: list[str], size: int) -> None:
+    """The first delivery to an account creates its Maildir: not timed."""
+    for local in accounts:
+        await run_senders(server.port, f"{local}@{DOMAIN}", 1, 1, size)
+
+
+async def interleaved(servers: list[Mailhub | Dovecot], args: argparse.Namespace) -> Results:
+    """Every measurement runs on each server in turn, alternating which goes first, so a burst
+    of load from other work on this shared machine hits both servers rather than one."""
+    results: Results = {s.name: {"one": [], "ten": [], "growth": []} for s in servers}
+    for round_no in range(args.rounds):
+        order = servers if round_no % 2 == 0 else servers[::-1]
+        for what, senders, count in (("one", 1, args.messages), ("ten", 10, args.messages * 2)):
+            for server in order:
+                # a fresh account per round: Dovecot slows as a folder grows, and the growth
+                # phase below is where folder size is measured
+                rate = await run_senders(
+                    server.port, f"{what}{round_no}@{DOMAIN}", count, senders, args.size
+                )
+                results[server.name][what].append((round_no, rate))
+                print(f"  round {round_no + 1}: {server.name} {senders:>2} sender(s): "
+                      f"{rate:7.1f} msg/s", flush=True)  # fmt: skip
     have = 0
+    step_no = 0
     while have < args.grow_to:
-        rate = await run_senders(server.port, f"grow@{DOMAIN}", args.step, 1, args.size)
         have += args.step
-        growth.append((have, rate))
-        print(f"  {server.name}: INBOX at {have:>6}: {rate:7.1f} msg/s", flush=True)
-    return {"one": one, "ten": ten, "growth": growth}
+        order = servers if step_no % 2 == 0 else servers[::-1]
+        for server in order:
+            rate = await run_senders(server.port, f"grow@{DOMAIN}", args.step, 1, args.size)
+            results[server.name]["growth"].append((have, rate))
+            print(f"  {server.name}: INBOX at {have:>6}: {rate:7.1f} msg/s", flush=True)
+        step_no += 1
+    return results
+
+
+def report(results: Results) -> None:
+    print("\nLMTP delivery, messages/s (higher is better); each figure is the median of the rounds")
+    print(f"{'server':<10}{'1 sender':>10}{'10 senders':>12}   per round (1 sender / 10 senders)")
+    for name, res in results.items():
+        one = [r for _, r in res["one"]]
+        ten = [r for _, r in res["ten"]]
+        rounds = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(one, ten, strict=True))
+        print(
+            f"{name:<10}{statistics.median(one):>10.1f}{statistics.median(ten):>12.1f}   {rounds}"
+        )
+    if len(results) == 2:
+        mh, dc = results["mailhub"], results["dovecot"]
+        for what in ("one", "ten"):
+            ratios = [a / b for (_, a), (_, b) in zip(mh[what], dc[what], strict=True)]
+            shown = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"ratio mailhub/dovecot, {what:>3}: median {statistics.median(ratios):.2f} "
+                  f"(rounds: {shown})")  # fmt: skip
+    print("\nINBOX growth (size: msg/s)")
+    for name, res in results.items():
+        growth = res["growth"]
+        print(f"{name:<10}" + ", ".join(f"{n}: {r:.0f}" for n, r in growth))
+        if len(growth) >= 2:
+            first, last = growth[0][1], growth[-1][1]
+            print(f"{'':<10}growth: last step runs at {100 * last / first:.0f}% of the first")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=500, help="messages per rate test")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the rate tests")
     parser.add_argument("--grow-to", type=int, default=10_000, help="INBOX size to grow to")
     parser.add_argument("--step", type=int, default=1000, help="messages per growth step")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes")
     parser.add_argument("--only", choices=("mailhub", "dovecot"), help="run one server")
     args = parser.parse_args()
-    accounts = ["one", "ten", "grow"]
-    results: dict[str, dict[str, object]] = {}
+    accounts = [f"{w}{r}" for r in range(args.rounds) for w in ("one", "ten")] + ["grow"]
     with tempfile.TemporaryDirectory(prefix="mailhub-bench-") as tmp:
         base = Path(tmp)
         os.chmod(base, 0o755)  # dovecot's mail user (nobody) must reach its mail directory
@@ -210,23 +263,21 @@ def main() -> int:
                 print("dovecot not installed; skipping it", file=sys.stderr)
             else:
                 servers.append(Dovecot(base))
-        for server in servers:
-            try:
+        try:
+            for server in servers:
                 server.start(accounts)
                 print(f"{server.name}: LMTP on 127.0.0.1:{server.port}", flush=True)
-                results[server.name] = asyncio.run(bench(server, args))
-            finally:
+
+            async def run() -> Results:
+                for server in servers:
+                    await warm_up(server, accounts, args.size)
+                return await interleaved(servers, args)
+
+            results = asyncio.run(run())
+        finally:
+            for server in servers:
                 server.stop()
-    print(f"\nLMTP delivery, {args.size} byte messages, messages/s (higher is better)")
-    print(f"{'server':<10}{'1 sender':>10}{'10 senders':>12}   INBOX growth (size: msg/s)")
-    for name, res in results.items():
-        growth = res["growth"]
-        assert isinstance(growth, list)
-        shown = ", ".join(f"{n}: {r:.0f}" for n, r in growth)
-        print(f"{name:<10}{res['one']:>10.1f}{res['ten']:>12.1f}   {shown}")
-        if len(growth) >= 2:
-            first, last = growth[0][1], growth[-1][1]
-            print(f"{'':<10}growth: last step runs at {100 * last / first:.0f}% of the first")
+    report(results)
     return 0
 
 
