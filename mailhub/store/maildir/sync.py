@@ -9,9 +9,11 @@ commits, so two processes never adopt the same file twice.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from itertools import repeat
 from operator import attrgetter
@@ -43,6 +45,25 @@ _MTIME = attrgetter("st_mtime")
 # A MessageInfo from a 5-tuple without a Python-level call (NamedTuple.__new__ is one).
 _new_info = cast(Callable[[tuple[int, frozenset[str], int, float, int]], MessageInfo],
                  partial(tuple.__new__, MessageInfo))  # fmt: skip
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a folder is loaded or rebuilt.
+
+    Both create a few hundred thousand tuples that all stay alive; every 700 allocations a
+    collection runs, and the older generations are walked again and again as the heap grows:
+    0.2 s of a 100,000-file rebuild (13%) and 0.08 s of loading 100,000 rows, for no garbage.
+    Reference counting still frees everything as usual; collections resume afterwards (unless
+    someone else had stopped them: then they stay stopped).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _stat_or_none(rel: str, dir_fd: int) -> os.stat_result | None:
@@ -97,9 +118,10 @@ class FolderSync(FolderState):
                 if "uidvalidity" not in meta:
                     self._initialise_meta(self.db)
                     meta = self.db.meta()
-            self._load()
-            if self._dirs_changed(meta):
-                return self._full_scan()
+            with _cyclic_gc_paused():  # loading 100,000 rows, or building them
+                self._load()
+                if self._dirs_changed(meta):
+                    return self._full_scan()
             return []
 
     def close(self) -> None:
@@ -217,10 +239,11 @@ class FolderSync(FolderState):
         db = self._db()
         with db.write():
             changes = self._pull()
-            if not self.infos and db.is_empty():
-                changes += self._index_all_files()
-            else:
-                changes += self._reconcile(self._list_files(), scope=None)
+            with _cyclic_gc_paused():  # a rescan of 100,000 files builds as many tuples
+                if not self.infos and db.is_empty():
+                    changes += self._index_all_files()
+                else:
+                    changes += self._reconcile(self._list_files(), scope=None)
             new_m, cur_m = self._dir_mtimes()
             db.set_meta(new_mtime=new_m, cur_mtime=cur_m, scanned_at=time.time_ns())
         self._data_version = db.data_version()
