@@ -432,7 +432,10 @@ class FolderSync(FolderState):
         uids, order = self._assign_uids(bases, name_uids)
         if order is not None:
             rels, bases, sizes, crlfs, letters = _take(order, rels, bases, sizes, crlfs, letters)
-        folder_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            folder_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:  # the folder was deleted meanwhile
+            return []
         try:
             try:
                 stats: list[os.stat_result] = list(map(partial(os.stat, dir_fd=folder_fd), rels))
@@ -497,7 +500,11 @@ class FolderSync(FolderState):
         if dovecot is None and (
             name_uids.count(None) == count or all(u is None or u < first_new for u in name_uids)
         ):
-            start = max(first_new, max(self.infos, default=0) + 1)  # the plain case: in order
+            # The plain case: new UIDs in name order. (The last key is the highest UID while
+            # memory is in UID order: no walk over 100,000 UIDs for each outside delivery.)
+            infos = self.infos
+            highest = next(reversed(infos)) if infos and self._ordered else max(infos, default=0)
+            start = max(first_new, highest + 1)
             self.uid_next = start + count
             return list(range(start, start + count)), None
         # Files with a UID in their name go first, by that UID (then by name: a stable sort).
@@ -522,4 +529,6 @@ class FolderSync(FolderState):
             uid_of[i] = start + offset
         self.uid_next = start + len(later)
         order = sorted(range(count), key=uid_of.__getitem__)
+        if order == list(range(count)):  # UIDs in names follow name order (the usual case)
+            return uid_of, None
         return [uid_of[i] for i in order], order
