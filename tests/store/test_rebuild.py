@@ -230,6 +230,32 @@ def test_rebuild_agrees_with_adopting_files_into_a_known_folder(
         general.close()
 
 
+@pytest.mark.parametrize(
+    ("carried", "expected", "uid_next"),
+    [
+        ([1, 2, 5, 9], [1, 2, 5, 9], 10),  # in name order: the fast path
+        ([7, 3, 5], [7, 3, 5], 8),  # not in name order
+        ([4, 4, 2], [4, 5, 2], 6),  # one UID twice (a copied file): the second gets a new one
+        ([3, None, 1], [3, 4, 1], 5),  # a file from another program: a new UID above
+    ],
+)
+def test_rebuild_keeps_the_uids_in_names(
+    tmp_path: Path, carried: list[int | None], expected: list[int], uid_next: int
+) -> None:
+    maildir = tmp_path / "box"
+    _fs.make_maildir(maildir)
+    for i, uid in enumerate(carried):
+        field = "" if uid is None else f",U={uid}"
+        _drop(maildir / "cur" / f"17000000{i:02}.M{i}P1.h{field},S=3,W=3:2,", b"abc", 1e9 + i)
+    core = _open_core(maildir)
+    try:
+        by_name = sorted(core.snapshot().messages, key=lambda m: core.names[m.uid])
+        assert [m.uid for m in by_name] == expected
+        assert core.snapshot().uid_next == uid_next
+    finally:
+        core.close()
+
+
 def test_files_removed_during_the_rebuild_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ commits, so two processes never adopt the same file twice.
 from __future__ import annotations
 
 import gc
+import operator
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -496,17 +497,28 @@ class FolderSync(FolderState):
         """
         count = len(bases)
         first_new = self.uid_next
-        dovecot = uidlist.read(self.path) if not self.infos else None
+        infos = self.infos
+        dovecot = uidlist.read(self.path) if not infos else None
+        # The last key is the highest UID while memory is in UID order: no walk over 100,000
+        # UIDs for each file an outside program delivers.
+        highest = next(reversed(infos)) if infos and self._ordered else max(infos, default=0)
         if dovecot is None and (
             name_uids.count(None) == count or all(u is None or u < first_new for u in name_uids)
         ):
-            # The plain case: new UIDs in name order. (The last key is the highest UID while
-            # memory is in UID order: no walk over 100,000 UIDs for each outside delivery.)
-            infos = self.infos
-            highest = next(reversed(infos)) if infos and self._ordered else max(infos, default=0)
+            # No UIDs to keep (Dovecot's names, other programs'): new UIDs in name order.
             start = max(first_new, highest + 1)
             self.uid_next = start + count
             return list(range(start, start + count)), None
+        carried = cast(list[int], name_uids)
+        if (
+            dovecot is None
+            and None not in name_uids
+            and carried[0] > max(first_new - 1, highest)
+            and all(map(operator.lt, carried, carried[1:]))
+        ):
+            # mailhub's own names after a lost index: every UID is kept, in name order.
+            self.uid_next = carried[-1] + 1
+            return carried, None
         # Files with a UID in their name go first, by that UID (then by name: a stable sort).
         keys = [_BIG if u is None else u for u in name_uids]
         by_name_uid = sorted(range(count), key=keys.__getitem__)
