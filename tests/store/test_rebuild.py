@@ -78,6 +78,15 @@ def test_fields_in_any_order_and_unusual_ones() -> None:
     assert many.letters == ["S", "", "", "T"]
 
 
+def test_a_size_in_other_digits_is_no_size() -> None:
+    """Regression: ``S=²`` passed ``str.isdigit`` and then made ``int()`` raise, so one such
+    file name (from any program) broke every scan of its folder."""
+    assert filename.parse("1.M1P1.h,S=²,W=٣:2,S") == filename.ParsedName(
+        "1.M1P1.h,S=²,W=٣", None, None, None, "S"
+    )
+    assert filename.parse_many(["1.h,S=²:2,", "2.h,S=5:2,"]).sizes == [None, 5]
+
+
 # ------------------------------------------------------------------------ helpers
 
 
