@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailhub.store.flags import FlagOp
 from mailhub.store.maildir import (
+    MaildirMailbox,
     MaildirMailstore,
     _fs,
     account_dir,
@@ -77,12 +78,12 @@ async def timed(coro_fn, repeat: int = 1) -> float:  # type: ignore[no-untyped-d
     return best
 
 
-async def open_inbox(store: MaildirMailstore):  # type: ignore[no-untyped-def]
+async def open_inbox(store: MaildirMailstore) -> MaildirMailbox:
     account = await store.open_account(ADDRESS)
     return await account.open_mailbox("INBOX")
 
 
-async def bench_rebuild(root: Path, count: int) -> tuple[float, MaildirMailstore, object]:
+async def bench_rebuild(root: Path, count: int) -> tuple[float, MaildirMailstore, MaildirMailbox]:
     """Index the freshly dropped Maildir: open the account and INBOX, take a snapshot."""
     store = MaildirMailstore(root)
     start = time.perf_counter()
