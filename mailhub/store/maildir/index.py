@@ -15,7 +15,7 @@ cached here too but the file names are the authority for them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,6 +90,10 @@ class IndexDB:
             list(values.items()),
         )
 
+    def is_empty(self) -> bool:
+        """No message rows (a new or rebuilt index)."""
+        return self.conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+
     def all_rows(self) -> list[Row]:
         return self.conn.execute(f"SELECT {ROW_COLUMNS} FROM messages ORDER BY uid").fetchall()
 
@@ -106,7 +110,7 @@ class IndexDB:
             )
         ]
 
-    def insert_rows(self, rows: list[Row]) -> None:
+    def insert_rows(self, rows: Iterable[Row]) -> None:
         self.conn.executemany(
             f"INSERT INTO messages({ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
         )

@@ -9,8 +9,16 @@ commits, so two processes never adopt the same file twice.
 
 from __future__ import annotations
 
+import gc
+import operator
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from itertools import repeat
+from operator import attrgetter
+from typing import Any, cast
 
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.store import flags as flagmod
@@ -33,16 +41,42 @@ MTIME_SETTLE_NS = 2_000_000_000
 _BULK_LOOKUP = 64
 
 
-def _stat_all(paths: list[str]) -> list[os.stat_result | None]:
-    """stat() every file (None for one removed meanwhile). Serial on purpose: a thread pool
-    measured 2.5x slower here, the threads fighting over the GIL between syscalls."""
-    out: list[os.stat_result | None] = []
-    for path in paths:
-        try:
-            out.append(os.stat(path))
-        except FileNotFoundError:
-            out.append(None)
-    return out
+_BIG = 1 << 62  # sorts after every UID
+_MTIME = attrgetter("st_mtime")
+# A MessageInfo from a 5-tuple without a Python-level call (NamedTuple.__new__ is one).
+_new_info = cast(Callable[[tuple[int, frozenset[str], int, float, int]], MessageInfo],
+                 partial(tuple.__new__, MessageInfo))  # fmt: skip
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while a folder is loaded or rebuilt.
+
+    Both create a few hundred thousand tuples that all stay alive; every 700 allocations a
+    collection runs, and the older generations are walked again and again as the heap grows:
+    0.2 s of a 100,000-file rebuild (13%) and 0.08 s of loading 100,000 rows, for no garbage.
+    Reference counting still frees everything as usual; collections resume afterwards (unless
+    someone else had stopped them: then they stay stopped).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _stat_or_none(rel: str, dir_fd: int) -> os.stat_result | None:
+    try:
+        return os.stat(rel, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+
+
+def _take(positions: list[int], *columns: list[Any]) -> list[list[Any]]:
+    """The same positions of every column."""
+    return [[column[i] for i in positions] for column in columns]
 
 
 def crlf_size_of(lf_data: bytes) -> int:
@@ -85,9 +119,10 @@ class FolderSync(FolderState):
                 if "uidvalidity" not in meta:
                     self._initialise_meta(self.db)
                     meta = self.db.meta()
-            self._load()
-            if self._dirs_changed(meta):
-                return self._full_scan()
+            with _cyclic_gc_paused():  # loading 100,000 rows, or building them
+                self._load()
+                if self._dirs_changed(meta):
+                    return self._full_scan()
             return []
 
     def close(self) -> None:
@@ -205,11 +240,41 @@ class FolderSync(FolderState):
         db = self._db()
         with db.write():
             changes = self._pull()
-            changes += self._reconcile(self._list_files(), scope=None)
+            with _cyclic_gc_paused():  # a rescan of 100,000 files builds as many tuples
+                if not self.infos and db.is_empty():
+                    changes += self._index_all_files()
+                else:
+                    changes += self._reconcile(self._list_files(), scope=None)
             new_m, cur_m = self._dir_mtimes()
             db.set_meta(new_mtime=new_m, cur_mtime=cur_m, scanned_at=time.time_ns())
         self._data_version = db.data_version()
         return changes
+
+    def _index_all_files(self) -> list[Change]:
+        """The first scan of a folder the index holds nothing of: a rebuild, a migration, a
+        Maildir dropped in place. Every file is new, so the per-file comparisons of
+        ``_reconcile`` are skipped and the sorted listing goes straight to adoption."""
+        self.keywords.reload()
+        self._letter_flags = {}
+        new_names = _fs.listdir(self.path / "new")  # new/ first, as in _list_files
+        cur_names = _fs.listdir(self.path / "cur")
+        if new_names:
+            in_cur = {n.partition(":")[0] for n in cur_names}
+            for name in new_names:
+                base = name.partition(":")[0]
+                if base not in in_cur:  # cur/ wins, as in _list_files
+                    in_cur.add(base)
+                    rel = self._move_to_cur(base, f"new/{name}")
+                    if rel.startswith("cur/"):  # else it went away meanwhile
+                        cur_names.append(rel[4:])
+        if not cur_names:
+            return []
+        cur_names.sort()
+        modseq = self.highest_modseq + 1
+        added = self._adopt_sorted(list(map("cur/".__add__, cur_names)), cur_names, modseq)
+        self.highest_modseq = modseq
+        self._db().set_meta(uid_next=self.uid_next, highest_modseq=modseq)
+        return changes_of(self.mailbox, added, [], [], modseq)
 
     def _list_files(self) -> dict[str, str]:
         """base -> "new/<file>" or "cur/<file>"; listing new/ first so that a file moved to
@@ -338,70 +403,144 @@ class FolderSync(FolderState):
         """Give UIDs to files the index did not know (outside deliveries, lost commits)."""
         if not fresh:
             return []
-        db = self._db()
-        dovecot = uidlist.read(self.path) if not self.infos else None
-        known = self._known_bases(fresh)
-        used = set(self.infos)
-        parsed_fresh = []
-        for base, rel in fresh:
-            if base in known:
-                self._remember_row(known[base])
-                continue
-            parsed_fresh.append((filename.parse(rel[4:]), rel))
-        parsed_fresh.sort(key=lambda p: (p[0].uid if p[0].uid is not None else 1 << 62, p[1]))
-        # First the UIDs the files already have (Dovecot's uidlist, or our own U= from a lost
-        # commit), so that no new message takes one of them; then new UIDs above all.
+        if self.infos or not self._db().is_empty():
+            known = self._known_bases(fresh)
+            if known:
+                for base in known:
+                    self._remember_row(known[base])
+                fresh = [item for item in fresh if item[0] not in known]
+        rels = sorted(rel for _, rel in fresh)
+        return self._adopt_sorted(rels, [rel[4:] for rel in rels], modseq)
+
+    def _adopt_sorted(self, rels: list[str], names: list[str], modseq: int) -> list[MessageInfo]:
+        """Index the files ``rels`` (sorted; ``names`` without "cur/"), new to the index.
+
+        This is the whole of an index rebuild (100,000 files and more), hence written in
+        columns: each step is one pass that runs in C (a regular expression over all names,
+        ``map``, ``zip``, dict updates), with no Python loop or object per file except the
+        row and its ``MessageInfo``. The internal date is the file's mtime, so each file is
+        stat()ed once, relative to the folder's directory; the contents are not read unless a
+        name lacks ``W=``.
+        """
+        parsed = filename.parse_many(names)
+        bases, sizes, crlfs, letters = parsed.bases, parsed.sizes, parsed.crlf_sizes, parsed.letters
+        name_uids = parsed.uids
+        if len(set(bases)) != len(bases):  # one base under two names: a broken writer; keep one
+            keep = sorted(dict(zip(bases, range(len(bases)), strict=True)).values())
+            rels, bases, sizes, crlfs, letters, name_uids = _take(
+                keep, rels, bases, sizes, crlfs, letters, name_uids
+            )
+        uids, order = self._assign_uids(bases, name_uids)
+        if order is not None:
+            rels, bases, sizes, crlfs, letters = _take(order, rels, bases, sizes, crlfs, letters)
+        try:
+            folder_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:  # the folder was deleted meanwhile
+            return []
+        try:
+            try:
+                stats: list[os.stat_result] = list(map(partial(os.stat, dir_fd=folder_fd), rels))
+            except FileNotFoundError:  # some removed meanwhile: skip them
+                maybe = [_stat_or_none(rel, folder_fd) for rel in rels]
+                keep = [i for i, st in enumerate(maybe) if st is not None]
+                rels, bases, sizes, crlfs, letters, uids = _take(
+                    keep, rels, bases, sizes, crlfs, letters, uids
+                )
+                stats = [st for st in maybe if st is not None]
+        finally:
+            os.close(folder_fd)
+        if not rels:
+            return []
+        mtimes: list[float] = list(map(_MTIME, stats))
+        file_sizes = cast(list[int], sizes)
+        if None in sizes:  # no S= (Postfix, procmail): the file's size
+            file_sizes = [
+                s if s is not None else st.st_size for s, st in zip(sizes, stats, strict=True)
+            ]
+        vsizes = cast(list[int], crlfs)
+        if None in crlfs:  # no W=: count the line endings
+            vsizes = [
+                c if c is not None else crlf_size_of(_fs.read_file(self.path / rel))
+                for c, rel in zip(crlfs, rels, strict=True)
+            ]
+        flag_of: dict[str, frozenset[str]] = {}
+        text_of: dict[str, str] = {}
+        for letter_set in set(letters):  # a folder has few distinct combinations
+            flags = self._flags_from_name(f"cur/x:2,{letter_set}", frozenset())
+            text_of[letter_set] = text = flagtext(flags)
+            flag_of[letter_set] = self.flagset(text)
+        texts = map(text_of.__getitem__, letters)
+        modseqs = repeat(modseq)
+        rows: Iterator[Row] = zip(
+            uids, bases, rels, texts, file_sizes, vsizes, mtimes, modseqs, strict=False
+        )
+        self._db().insert_rows(rows)
+        flagsets = map(flag_of.__getitem__, letters)
+        added = list(map(_new_info, zip(uids, flagsets, vsizes, mtimes, modseqs, strict=False)))
+        infos = self.infos
+        if infos and uids[0] < next(reversed(infos)):
+            self._ordered = False
+        infos.update(zip(uids, added, strict=True))
+        self.names.update(zip(uids, rels, strict=True))
+        self.by_base.update(zip(bases, uids, strict=True))
+        self._snapshot = None
+        return added
+
+    def _assign_uids(
+        self, bases: list[str], name_uids: list[int | None]
+    ) -> tuple[list[int], list[int] | None]:
+        """UIDs for new files (in name order), and the order that sorts them by UID if it is
+        not the name order.
+
+        First the UIDs the files already have (Dovecot's uidlist, or our own U= from a lost
+        commit), so that no new message takes one of them; then new UIDs above all.
+        """
+        count = len(bases)
         first_new = self.uid_next
-        assigned: list[tuple[int, filename.ParsedName, str]] = []
-        later: list[tuple[filename.ParsedName, str]] = []
-        for parsed, rel in parsed_fresh:
+        infos = self.infos
+        dovecot = uidlist.read(self.path) if not infos else None
+        # The last key is the highest UID while memory is in UID order: no walk over 100,000
+        # UIDs for each file an outside program delivers.
+        highest = next(reversed(infos)) if infos and self._ordered else max(infos, default=0)
+        if dovecot is None and (
+            name_uids.count(None) == count or all(u is None or u < first_new for u in name_uids)
+        ):
+            # No UIDs to keep (Dovecot's names, other programs'): new UIDs in name order.
+            start = max(first_new, highest + 1)
+            self.uid_next = start + count
+            return list(range(start, start + count)), None
+        carried = cast(list[int], name_uids)
+        if (
+            dovecot is None
+            and None not in name_uids
+            and carried[0] > max(first_new - 1, highest)
+            and all(map(operator.lt, carried, carried[1:]))
+        ):
+            # mailhub's own names after a lost index: every UID is kept, in name order.
+            self.uid_next = carried[-1] + 1
+            return carried, None
+        # Files with a UID in their name go first, by that UID (then by name: a stable sort).
+        keys = [_BIG if u is None else u for u in name_uids]
+        by_name_uid = sorted(range(count), key=keys.__getitem__)
+        used = set(self.infos)
+        uid_of: list[int] = [0] * count
+        later: list[int] = []
+        for i in by_name_uid:
             uid = None
             if dovecot is not None:
-                uid = dovecot.uids.get(parsed.base)
-            elif parsed.uid is not None and parsed.uid >= first_new:
-                uid = parsed.uid
+                uid = dovecot.uids.get(bases[i])
+            elif (name_uid := name_uids[i]) is not None and name_uid >= first_new:
+                uid = name_uid
             if uid is not None and uid not in used:
                 used.add(uid)
-                assigned.append((uid, parsed, rel))
+                uid_of[i] = uid
             else:
-                later.append((parsed, rel))
-        self.uid_next = max(self.uid_next, max(used, default=0) + 1)
-        for parsed, rel in later:
-            assigned.append((self.uid_next, parsed, rel))
-            self.uid_next += 1
-        stats = _stat_all([os.path.join(self.path, rel) for _, _, rel in assigned])
-        rows: list[Row] = []
-        texts: dict[frozenset[str], str] = {}
-        no_flags: frozenset[str] = frozenset()
-        for (uid, parsed, rel), st in zip(assigned, stats, strict=True):
-            if st is None:
-                continue  # removed meanwhile
-            size = parsed.size if parsed.size is not None else st.st_size
-            vsize = parsed.crlf_size
-            if vsize is None:
-                vsize = crlf_size_of(_fs.read_file(self.path / rel))
-            flags = self._flags_from_name(rel, no_flags)
-            text = texts.get(flags)
-            if text is None:
-                text = texts[flags] = flagtext(flags)
-            rows.append((uid, parsed.base, rel, text, size, vsize, st.st_mtime, modseq))
-        rows.sort()
-        db.insert_rows(rows)
-        return self._remember_rows(rows)
-
-    def _remember_rows(self, rows: list[Row]) -> list[MessageInfo]:
-        """``_remember_row`` for many rows sorted by UID (an index rebuild: 100,000 rows)."""
-        if not rows:
-            return []
-        infos, names, by_base, flagset = self.infos, self.names, self.by_base, self.flagset
-        if infos and rows[0][0] < next(reversed(infos)):
-            self._ordered = False
-        out = []
-        for uid, base, name, flags, _size, vsize, idate, modseq in rows:
-            info = MessageInfo(uid, flagset(flags), vsize, idate, modseq)
-            infos[uid] = info
-            names[uid] = name
-            by_base[base] = uid
-            out.append(info)
-        self._snapshot = None
-        return out
+                later.append(i)
+        start = max(first_new, max(used, default=0) + 1)
+        for offset, i in enumerate(later):
+            uid_of[i] = start + offset
+        self.uid_next = start + len(later)
+        order = sorted(range(count), key=uid_of.__getitem__)
+        if order == list(range(count)):  # UIDs in names follow name order (the usual case)
+            return uid_of, None
+        return [uid_of[i] for i in order], order
