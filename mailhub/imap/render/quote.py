@@ -20,17 +20,22 @@ def quoted(value: bytes) -> bytes:
 
 
 def string(value: bytes) -> bytes:
-    """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference)."""
+    """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference).
+
+    Decided with C-level scans (``isascii``, ``in``, ``count``) rather than a loop over the
+    bytes: an ENVELOPE has about twenty strings, and FETCH ENVELOPE over 10,000 messages
+    spent most of its time here. Same answer as the byte loop (a literal when there is a CR,
+    LF or 8-bit byte, or more than four quote specials).
+    """
     if b"\x00" in value:
         value = value.replace(b"\x00", b"\x80")
-    specials = 0
-    for c in value:
-        if c == 0x22 or c == 0x5C:
-            specials += 1
-            if specials > 4:
-                return literal(value)
-        elif c in (0x0D, 0x0A) or c >= 0x80:
-            return literal(value)
+    if (
+        not value.isascii()
+        or b"\r" in value
+        or b"\n" in value
+        or value.count(b'"') + value.count(b"\\") > 4
+    ):
+        return literal(value)
     return quoted(value)
 
 
@@ -51,19 +56,19 @@ def string_for_humans(value: bytes) -> bytes:
     Dovecot sends any value it had to modify (tabs, CR/LF, double or edge spaces, NUL,
     quotes or backslashes) as a literal; we do the same.
     """
-    modify = False
-    last_lwsp = True
-    for c in value:
-        if c == 0 or c in (0x0D, 0x0A, 0x09, 0x22, 0x5C):
-            modify = True
-        if c in _LWSP:
-            if last_lwsp:
-                modify = True
-            last_lwsp = True
-        else:
-            last_lwsp = False
-    if value and last_lwsp:
-        modify = True
+    # Tabs, CR/LF, NUL, quotes or backslashes, or a space at an edge or next to another
+    # (the only LWSP left once the others are excluded): C-level scans, not a byte loop.
+    modify = (
+        b"\t" in value
+        or b"\r" in value
+        or b"\n" in value
+        or b"\x00" in value
+        or b'"' in value
+        or b"\\" in value
+        or b"  " in value
+        or value.startswith(b" ")
+        or value.endswith(b" ")
+    )
     if not modify:
         return string(value)
     out = bytearray()
