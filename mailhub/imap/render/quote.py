@@ -19,6 +19,12 @@ def quoted(value: bytes) -> bytes:
     return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+# Short values repeat (host names, mailboxes, display names): remember their encoding.
+_MEMO: dict[bytes, bytes] = {}
+_MEMO_MAX = 8192
+_MEMO_LEN = 80
+
+
 def string(value: bytes) -> bytes:
     """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference).
 
@@ -27,6 +33,10 @@ def string(value: bytes) -> bytes:
     spent most of its time here. Same answer as the byte loop (a literal when there is a CR,
     LF or 8-bit byte, or more than four quote specials).
     """
+    out = _MEMO.get(value)
+    if out is not None:
+        return out
+    key = value
     if b"\x00" in value:
         value = value.replace(b"\x00", b"\x80")
     if (
@@ -35,8 +45,14 @@ def string(value: bytes) -> bytes:
         or b"\n" in value
         or value.count(b'"') + value.count(b"\\") > 4
     ):
-        return literal(value)
-    return quoted(value)
+        out = literal(value)
+    else:
+        out = quoted(value)
+    if len(key) <= _MEMO_LEN:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = out
+    return out
 
 
 def nstring(value: bytes | None) -> bytes:
