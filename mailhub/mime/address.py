@@ -236,8 +236,19 @@ def _skip_junk(p: _P) -> None:
 # tests/mime/test_address_fast.py), and anything else takes the full parser.
 _WORD = rb"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\x80-\xff]+"
 _SIMPLE = re.compile(
-    rb"[ \t]*(?:(?:(" + _WORD + rb"(?:[ \t]+" + _WORD + rb")*)[ \t]*)?<(" + _WORD + rb")@("
-    + _WORD + rb")>|(" + _WORD + rb")@(" + _WORD + rb"))[ \t]*\Z"
+    rb"[ \t]*(?:(?:("
+    + _WORD
+    + rb"(?:[ \t]+"
+    + _WORD
+    + rb")*)[ \t]*)?<("
+    + _WORD
+    + rb")@("
+    + _WORD
+    + rb")>|("
+    + _WORD
+    + rb")@("
+    + _WORD
+    + rb"))[ \t]*\Z"
 )
 _NOT_SIMPLE = re.compile(rb'[()"\\:;\[\]]')
 _BLANKS = re.compile(rb"[ \t]+")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mailhub.imap.render import quote
 from mailhub.mime.address import _parse_addresses, parse_addresses
 
-_ADDR_CHARS = b"ab.-_+= \t<>@,;:\"()[]\\\x80\xff\x0b0"
+_ADDR_CHARS = b'ab.-_+= \t<>@,;:"()[]\\\x80\xff\x0b0'
 
 
 def _ref_string(value: bytes) -> bytes:
@@ -76,7 +76,9 @@ def test_address_fast_path_matches_parser(value: bytes) -> None:
         max_size=4,
     )
 )
-def test_address_fast_path_on_realistic_lists(parts: list[tuple[bytes, bytes, bytes, bool]]) -> None:
+def test_address_fast_path_on_realistic_lists(
+    parts: list[tuple[bytes, bytes, bytes, bool]],
+) -> None:
     items = [
         (n + b" <" + lo + b"@" + h + b">") if angle else (lo + b"@" + h)
         for n, lo, h, angle in parts

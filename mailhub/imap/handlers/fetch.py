@@ -59,6 +59,13 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
         if chunk:
             await session.send_raw(b"".join(chunk))
         return session.ok(cmd, "FETCH completed")
+    if fetcher.direct:
+        async for data in fetcher.encode_direct(targets):
+            if data:
+                await session.send_raw(data)
+        if fetcher.missing:
+            return session.ok(cmd, "Some messages were already expunged", Code.EXPUNGEISSUED)
+        return session.ok(cmd, "FETCH completed")
     try:
         async for resp in fetcher.responses(targets):
             await session.send(resp)

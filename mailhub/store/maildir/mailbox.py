@@ -41,6 +41,8 @@ _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_pref
 # Below this size a message is read on the event loop: a thread hop costs more than the read
 # (measured by bench/store.py's "read" figures).
 INLINE_READ_LIMIT = 128 * 1024
+# Cache lookups of up to this many messages run on the event loop (see get_cached_many).
+INLINE_CACHE_ROWS = 64
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -355,7 +357,17 @@ class MaildirMailbox:
         await asyncio.to_thread(self.core.set_cached, uid, key, value)
 
     async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]:
-        return await asyncio.to_thread(self.core.get_cached_many, list(uids), key)
+        wanted = list(uids)
+        core = self.core
+        # A few rows are read on the event loop: the thread hop costs more than the query
+        # (WAL readers never wait for writers). Only when the folder's lock is free at once:
+        # a long write in a worker thread must not stall every session.
+        if len(wanted) <= INLINE_CACHE_ROWS and core.lock.acquire(blocking=False):
+            try:
+                return core.get_cached_many(wanted, key)
+            finally:
+                core.lock.release()
+        return await asyncio.to_thread(core.get_cached_many, wanted, key)
 
     async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
         await asyncio.to_thread(self.core.set_cached_many, key, dict(values))
