@@ -43,6 +43,8 @@ _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_pref
 INLINE_READ_LIMIT = 128 * 1024
 # Cache lookups of up to this many messages run on the event loop (see get_cached_many).
 INLINE_CACHE_ROWS = 64
+# STOREs of up to this many messages run on the event loop when no lock is in the way.
+INLINE_STORE_UIDS = 16
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -170,10 +172,15 @@ class MaildirMailbox:
             return
         if name:
             rel = f"{sub}/{name}"
-            if appeared:
-                uid = self.core.by_base.get(base_of(rel))
-                if uid is not None and self.core.names.get(uid) == rel:
+            uid = self.core.by_base.get(base_of(rel))
+            if uid is not None:
+                current = self.core.names.get(uid)
+                if appeared and current == rel:
                     return  # our own write: memory already has this name, nothing to do
+                if not appeared and current is not None and current != rel:
+                    # the old name of our own rename (a flag STORE): the file lives on under
+                    # the name memory has, and an outside change to THAT name is still seen
+                    return
             self._pending.add(rel)
         else:
             self.core.needs_full_scan = True
@@ -283,9 +290,17 @@ class MaildirMailbox:
         flags: frozenset[str],
         unchanged_since: int | None = None,
     ) -> tuple[list[MessageInfo], list[int]]:
-        changed, failed = await asyncio.to_thread(
-            self.core.store_flags, list(uids), op, flagmod.normalise(flags), unchanged_since
-        )
+        wanted = list(uids)
+        given = flagmod.normalise(flags)
+        core = self.core
+        done = None
+        # A few messages with known flags: on the event loop (a rename and one index commit
+        # cost less than the thread hop), unless that would mean waiting for a lock.
+        if len(wanted) <= INLINE_STORE_UIDS and core.keywords_known(given):
+            done = core.try_store_flags(wanted, op, given, unchanged_since)
+        if done is None:
+            done = await asyncio.to_thread(core.store_flags, wanted, op, given, unchanged_since)
+        changed, failed = done
         if changed:
             self._publish([FlagsChanged(self._name, tuple(changed))])
         return changed, failed
