@@ -379,31 +379,50 @@ class Fetcher:
         """
         opts = self.options
         changedsince = opts.changedsince
-        plan = [(name.encode("ascii") + b" ", fast) for name, _, fast in self._plan]
         add_modseq = not self.wants_modseq and (
             changedsince is not None or (opts.condstore and self.wants_flags)
         )
         rec = opts.is_recent
+        codes = tuple(fast for _, _, fast in self._plan)
+        # One %-format per message: the names are in the template, only values vary.
+        fmt = b"* %d FETCH (" + b" ".join(
+            name.encode("ascii") + (b" %s" if fast == 2 else b" (%d)" if fast == 4 else b" %d")
+            for name, _, fast in self._plan
+        )
+        fmt += b" MODSEQ (%d))\r\n" if add_modseq else b")\r\n"
+        flag_bytes: dict[frozenset[str], bytes] = {}  # this command's flag sets, encoded
+        if rec is None and not add_modseq and changedsince is None and codes in ((1, 2), (2,)):
+            # UID FETCH 1:* (FLAGS) / FETCH 1:* (FLAGS): what sync clients send on connect
+            uid_first = codes == (1, 2)
+            for seq, info in targets:
+                flags = info.flags
+                fb = flag_bytes.get(flags)
+                if fb is None:
+                    fb = flag_bytes[flags] = _flags_raw(flags, False).data
+                yield fmt % ((seq, info.uid, fb) if uid_first else (seq, fb))
+            return
         for seq, info in targets:
             if changedsince is not None and info.modseq <= changedsince:
                 continue
-            parts = [b"* %d FETCH (" % seq]
-            for i, (name, fast) in enumerate(plan):
-                if i:
-                    parts.append(b" ")
-                parts.append(name)
+            args: list[int | bytes] = [seq]
+            for fast in codes:
                 if fast == 1:
-                    parts.append(b"%d" % info.uid)
+                    args.append(info.uid)
                 elif fast == 2:
-                    parts.append(_flags_raw(info.flags, rec is not None and rec(info.uid)).data)
+                    if rec is not None and rec(info.uid):
+                        args.append(_flags_raw(info.flags, True).data)
+                    else:
+                        fb = flag_bytes.get(info.flags)
+                        if fb is None:
+                            fb = flag_bytes[info.flags] = _flags_raw(info.flags, False).data
+                        args.append(fb)
                 elif fast == 3:
-                    parts.append(b"%d" % info.size)
+                    args.append(info.size)
                 else:
-                    parts.append(b"(%d)" % info.modseq)
+                    args.append(info.modseq)
             if add_modseq:
-                parts.append(b" MODSEQ (%d)" % info.modseq)
-            parts.append(b")\r\n")
-            yield b"".join(parts)
+                args.append(info.modseq)
+            yield fmt % tuple(args)
 
     async def responses(
         self, targets: Iterable[tuple[int, MessageInfo]]

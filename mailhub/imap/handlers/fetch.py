@@ -43,10 +43,11 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
             readonly=view.readonly,
             condstore=session.condstore,
             changedsince=cmd.changedsince,
-            is_recent=view.is_recent,
+            is_recent=view.is_recent if view.recent_count else None,
         ),
     )
-    targets = ((s, view.info(s)) for s in seqs)
+    messages = view.messages
+    targets = ((s, messages[s - 1]) for s in seqs)
     if fetcher.index_only:
         chunk: list[bytes] = []
         size = 0

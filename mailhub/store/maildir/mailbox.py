@@ -8,6 +8,7 @@ are published on the bus from the event loop thread (the bus is not thread-safe 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -130,6 +131,7 @@ class MaildirMailbox:
         self._sync_task: asyncio.Task[Sequence[Change]] | None = None
         self.watches: list[int] = []
         self._closed = False
+        self._status: tuple[tuple[object, int, int, int], MailboxStatus] | None = None
 
     @property
     def name(self) -> str:
@@ -222,8 +224,28 @@ class MaildirMailbox:
         await self.sync()
 
     async def status(self) -> MailboxStatus:
-        await self.snapshot()
-        return self.core.status()
+        """Counted from the snapshot, and remembered until the folder changes: clients poll
+        STATUS, and a big folder is worth not walking each time."""
+        snap = await self.snapshot()
+        key = (snap.messages, snap.uid_next, snap.highest_modseq, snap.uidvalidity)
+        cached = self._status
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
+        msgs = snap.messages
+        by_flags = collections.Counter(info.flags for info in msgs)
+        unseen = sum(n for flags, n in by_flags.items() if flagmod.SEEN not in flags)
+        deleted = sum(n for flags, n in by_flags.items() if flagmod.DELETED in flags)
+        status = MailboxStatus(
+            len(msgs),
+            unseen,
+            snap.uid_next,
+            snap.uidvalidity,
+            snap.highest_modseq,
+            sum(info.size for info in msgs),
+            deleted,
+        )
+        self._status = (key, status)
+        return status
 
     # ---------------------------------------------------------------------- writes
     async def append(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:
