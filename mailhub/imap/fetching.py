@@ -391,14 +391,17 @@ class Fetcher:
         )
         fmt += b" MODSEQ (%d))\r\n" if add_modseq else b")\r\n"
         flag_bytes: dict[frozenset[str], bytes] = {}  # this command's flag sets, encoded
-        if rec is None and not add_modseq and changedsince is None and codes in ((1, 2), (2,)):
+        if not add_modseq and changedsince is None and codes in ((1, 2), (2,)):
             # UID FETCH 1:* (FLAGS) / FETCH 1:* (FLAGS): what sync clients send on connect
             uid_first = codes == (1, 2)
             for seq, info in targets:
                 flags = info.flags
-                fb = flag_bytes.get(flags)
-                if fb is None:
-                    fb = flag_bytes[flags] = _flags_raw(flags, False).data
+                if rec is not None and rec(info.uid):
+                    fb = _flags_raw(flags, True).data
+                else:
+                    fb = flag_bytes.get(flags)
+                    if fb is None:
+                        fb = flag_bytes[flags] = _flags_raw(flags, False).data
                 yield fmt % ((seq, info.uid, fb) if uid_first else (seq, fb))
             return
         for seq, info in targets:

@@ -310,6 +310,8 @@ async def search(mailbox: MessageOpener, key: sk.SearchKey, ctx: SearchContext) 
     Messages expunged by someone else while we read them do not match.
     """
     messages = ctx.messages
+    while isinstance(key, sk.And) and len(key.keys) == 1:  # "SEARCH UNSEEN" parses as AND
+        key = key.keys[0]
     if isinstance(key, sk.FlagKey) and key.flag in SYSTEM_FLAGS:
         # SEARCH UNSEEN / FLAGGED / DELETED... (what clients poll with): one C-level pass,
         # no evaluator call per message

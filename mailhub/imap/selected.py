@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mailhub.imap.proto import Code, SequenceSet
 from mailhub.imap.proto.responses import (
@@ -130,6 +130,12 @@ class SelectedView:
 
     def is_recent(self, uid: int) -> bool:
         return self._recent is not None and uid in self._recent
+
+    @property
+    def recent_test(self) -> Callable[[int], bool] | None:
+        """A fast \\Recent test for a whole command (None when nothing is \\Recent): the
+        set's own ``__contains__``, not a method call per message."""
+        return self._recent.__contains__ if self._recent else None
 
     @property
     def recent_count(self) -> int:

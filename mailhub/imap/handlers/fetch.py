@@ -43,7 +43,7 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
             readonly=view.readonly,
             condstore=session.condstore,
             changedsince=cmd.changedsince,
-            is_recent=view.is_recent if view.recent_count else None,
+            is_recent=view.recent_test,
         ),
     )
     messages = view.messages
