@@ -24,11 +24,9 @@ Semantics that live here rather than in the handler:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import itertools
-import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -73,7 +71,6 @@ __all__ = [
     "vanished_uids",
 ]
 
-log = logging.getLogger("mailhub.imap")
 
 SEEN_BATCH = 256  # messages per batch: one \Seen store call, concurrent cache lookups
 _SYSTEM_ORDER = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -92,8 +89,6 @@ _FAST = {
 }
 # Index-only FETCH answers are produced this many messages at a time (one bytes each).
 _LINES_PER_CHUNK = 512
-# Cache fills written after the response went out; referenced so they are not collected.
-_WRITES_IN_FLIGHT: set[asyncio.Task[None]] = set()
 
 
 class FetchMailbox(MessageOpener, Protocol):
@@ -257,8 +252,8 @@ class Fetcher:
         Byte-for-byte what :meth:`responses` produces, without response objects: one cache
         lookup per batch, the cached values written out as they are. On a miss an
         ENVELOPE-only FETCH parses just the header block (and caches just the envelope);
-        the fills of a batch are written to the index in one transaction after the batch
-        went out, so the response never waits for that write.
+        the fills of a batch are written to the index in one short transaction, on the event
+        loop unless a lock is in the way (a thread hop per batch cost more).
         """
         changedsince = self.options.changedsince
         batch: list[tuple[int, MessageInfo]] = []
@@ -339,7 +334,7 @@ class Fetcher:
             parts.append(b")\r\n")
             out.append(b"".join(parts))
         if writes:
-            self._write_later(writes)
+            await self._store_fills(writes)
         return b"".join(out)
 
     async def _message_bytes(self, info: MessageInfo, *, header_only: bool) -> bytes | None:
@@ -357,21 +352,12 @@ class Fetcher:
                 raise
             return None
 
-    def _write_later(self, writes: dict[int, bytes]) -> None:
-        """Store cache fills in the background (only a cache: a lost write is recomputed)."""
-        mailbox = self.mailbox
-
-        async def write() -> None:
-            try:
-                await mailbox.set_cached_many(CACHE_KEY, writes)
-            except MailError:
-                pass
-            except Exception:  # a cache must never take the session down
-                log.exception("writing %d cache entries failed", len(writes))
-
-        task = asyncio.get_running_loop().create_task(write())
-        _WRITES_IN_FLIGHT.add(task)
-        task.add_done_callback(_WRITES_IN_FLIGHT.discard)
+    async def _store_fills(self, writes: dict[int, bytes]) -> None:
+        """Store a batch's cache fills in one commit (only a cache: a failed write is
+        computed again next time). Written per batch rather than left to background tasks:
+        writes queued up behind a long FETCH made the next command wait for all of them."""
+        with contextlib.suppress(MailError):
+            await self.mailbox.set_cached_many(CACHE_KEY, writes)
 
     def encode_index_only(self, targets: Iterable[tuple[int, MessageInfo]]) -> Iterator[bytes]:
         """The wire bytes of an index-only FETCH, a message or a slice of messages at a time.

@@ -81,15 +81,6 @@ DIRECT_COMBOS = [
 ]
 
 
-async def _drain_cache_writes() -> None:
-    import asyncio
-
-    from mailhub.imap import fetching
-
-    while fetching._WRITES_IN_FLIGHT:
-        await asyncio.gather(*list(fetching._WRITES_IN_FLIGHT))
-
-
 @pytest.mark.parametrize("items", DIRECT_COMBOS, ids=["+".join(c) for c in DIRECT_COMBOS])
 async def test_direct_path_matches_general_path(tmp_path: Path, items: tuple[str, ...]) -> None:
     """Cold (header-only envelope, cache filled behind), warm, and after the other kind of
@@ -112,7 +103,6 @@ async def test_direct_path_matches_general_path(tmp_path: Path, items: tuple[str
                 fast = Fetcher(inbox, cmd.atts, opts)  # type: ignore[attr-defined]
                 assert fast.direct and not fast.index_only
                 quick = b"".join([d async for d in fast.encode_direct(targets)])
-                await _drain_cache_writes()
                 general = Builder(False)
                 async for resp in Fetcher(inbox, cmd.atts, opts).responses(targets):  # type: ignore[attr-defined]
                     resp.write(general)

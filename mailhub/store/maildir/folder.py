@@ -298,6 +298,37 @@ class FolderCore(FolderSync):
                 found.update((uid, bytes(value)) for uid, value in rows)
         return found
 
+    def try_set_cached_many(self, key: str, values: dict[int, bytes]) -> bool:
+        """``set_cached_many`` without ever waiting (event loop thread): False, nothing
+        written, when the folder lock or another process's write lock is in the way."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            db = self._db()
+            rows = [(uid, key, value) for uid, value in values.items() if uid in self.infos]
+            if not rows:
+                return True
+            conn = db.conn
+            patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return True
+        finally:
+            self.lock.release()
+
     def set_cached_many(self, key: str, values: dict[int, bytes]) -> None:
         with self.lock:
             db = self._db()

@@ -12,6 +12,7 @@ import collections
 import concurrent.futures
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -43,7 +44,9 @@ _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_pref
 # (measured by bench/store.py's "read" figures).
 INLINE_READ_LIMIT = 128 * 1024
 # Cache lookups of up to this many messages run on the event loop (see get_cached_many).
-INLINE_CACHE_ROWS = 64
+INLINE_CACHE_ROWS = 256
+# Cache fills of up to this many messages are committed on the event loop when possible.
+INLINE_CACHE_WRITE_ROWS = 256
 # STOREs of up to this many messages run on the event loop when no lock is in the way.
 INLINE_STORE_UIDS = 16
 
@@ -53,6 +56,20 @@ def to_crlf(data: bytes) -> bytes:
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
     return data.replace(b"\n", b"\r\n")
+
+
+def _read_small(path: str, size_hint: int) -> bytes:
+    """A small file read whole with plain ``os.read`` calls, read until EOF: a third cheaper
+    than ``open().readall()`` (no file object, no fstat). ``size_hint`` is the CRLF size,
+    never smaller than the LF file, so the first read normally gets everything."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size_hint + 1)
+        while more := os.read(fd, 65536):
+            data += more
+        return data
+    finally:
+        os.close(fd)
 
 
 class MaildirMessage:
@@ -72,7 +89,7 @@ class MaildirMessage:
         try:
             path = core.path_of(self._uid)
             if self._size <= INLINE_READ_LIMIT:
-                return _fs.read_file(path)
+                return _read_small(path, self._size)
             return await asyncio.to_thread(_fs.read_file, path)
         except FileNotFoundError:
             path = await asyncio.to_thread(core.relocate, self._uid)
@@ -407,7 +424,12 @@ class MaildirMailbox:
         return await asyncio.to_thread(core.get_cached_many, wanted, key)
 
     async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
-        await asyncio.to_thread(self.core.set_cached_many, key, dict(values))
+        rows = dict(values)
+        # A batch of cache rows is one short commit: on the event loop when nothing is in
+        # the way (a thread hop per batch cost more, and kept the folder lock from readers).
+        if len(rows) <= INLINE_CACHE_WRITE_ROWS and self.core.try_set_cached_many(key, rows):
+            return
+        await asyncio.to_thread(self.core.set_cached_many, key, rows)
 
     async def keywords(self) -> list[str]:
         return await asyncio.to_thread(self.core.keyword_names)
