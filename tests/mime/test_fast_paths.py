@@ -141,3 +141,11 @@ def test_envelope_one_pass_matches_reference(fields: list[tuple[bytes, bytes]]) 
 
     assert envelope(fields) == _ref_envelope(fields)
     assert envelope(fields) == _ref_envelope(fields)  # the second answer comes from memos
+
+
+@settings(max_examples=3000)
+@given(_bytes_of(b"ab:\r\n \t\x0bX-", 60))
+def test_split_fields_without_folding_matches_the_general_loop(block: bytes) -> None:
+    from mailhub.mime.headers import _split_folded, split_fields
+
+    assert split_fields(block) == _split_folded(block)

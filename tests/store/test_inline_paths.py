@@ -90,3 +90,20 @@ async def test_cache_lookup_with_the_folder_lock_taken(account: MaildirAccount) 
         release.set()
     assert await asyncio.wait_for(task, 10) == {info.uid: b"v"}
     worker.join()
+
+
+async def test_cache_fill_waits_for_another_writer_off_the_event_loop(
+    account: MaildirAccount,
+) -> None:
+    inbox = await account.open_mailbox("INBOX")
+    (info,) = await inbox.append([NewMessage(message("x"))])
+    other = sqlite3.connect(inbox.core.path / FILE_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    assert not inbox.core.try_set_cached_many("k", {info.uid: b"v"})
+    task = asyncio.ensure_future(inbox.set_cached_many("k", {info.uid: b"v"}))
+    await asyncio.sleep(0.1)
+    assert not task.done()  # waiting on a worker thread, the loop runs on
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(task, 30)
+    assert await inbox.get_cached_many([info.uid], "k") == {info.uid: b"v"}
