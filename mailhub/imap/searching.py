@@ -309,9 +309,29 @@ async def search(mailbox: MessageOpener, key: sk.SearchKey, ctx: SearchContext) 
 
     Messages expunged by someone else while we read them do not match.
     """
+    messages = ctx.messages
+    while isinstance(key, sk.And) and len(key.keys) == 1:  # "SEARCH UNSEEN" parses as AND
+        key = key.keys[0]
+    if isinstance(key, sk.FlagKey) and key.flag in SYSTEM_FLAGS:
+        # SEARCH UNSEEN / FLAGGED / DELETED... (what clients poll with): one C-level pass,
+        # no evaluator call per message
+        flag, present = key.flag, key.present
+        if present:
+            return [i for i, info in enumerate(messages, 1) if flag in info.flags]
+        return [i for i, info in enumerate(messages, 1) if flag not in info.flags]
     fn, level = _Compiler(ctx).compile(key)
     out: list[int] = []
-    for i, info in enumerate(ctx.messages):
+    if level == META:
+        # decided by the index alone: one reused message record, no bytes read
+        m = _Msg(0, messages[0]) if messages else None
+        for i, info in enumerate(messages, 1):
+            assert m is not None
+            m.seq = i
+            m.info = info
+            if fn(m):
+                out.append(i)
+        return out
+    for i, info in enumerate(messages):
         m = _Msg(i + 1, info)
         r = fn(m)
         if r is None:

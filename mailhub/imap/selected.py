@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mailhub.imap.proto import Code, SequenceSet
 from mailhub.imap.proto.responses import (
@@ -38,6 +38,7 @@ from mailhub.imap.proto.responses import (
     VanishedResponse,
     fetch_flags,
 )
+from mailhub.imap.proto.values import Builder
 from mailhub.imap.session import CommandError, Session
 from mailhub.store.api import Mailbox
 from mailhub.store.bus import Subscription
@@ -50,6 +51,22 @@ from mailhub.store.changes import (
     UidValidityChanged,
 )
 from mailhub.store.model import MessageInfo, Snapshot
+
+# (flags, \\Recent) -> the encoded FLAGS list of an unsolicited FETCH (few distinct sets).
+_FLAG_LISTS: dict[tuple[frozenset[str], bool], bytes] = {}
+
+
+class RawResponse(Response):
+    """Untagged response lines already encoded."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def write(self, b: Builder) -> None:
+        b.raw(self.data)
+
 
 # Per open store folder: the highest UID some session of this process was given as \Recent.
 _claimed: weakref.WeakKeyDictionary[Mailbox, int] = weakref.WeakKeyDictionary()
@@ -115,6 +132,12 @@ class SelectedView:
         return self._recent is not None and uid in self._recent
 
     @property
+    def recent_test(self) -> Callable[[int], bool] | None:
+        """A fast \\Recent test for a whole command (None when nothing is \\Recent): the
+        set's own ``__contains__``, not a method call per message."""
+        return self._recent.__contains__ if self._recent else None
+
+    @property
     def recent_count(self) -> int:
         return 0 if self._recent is None else len(self._recent)
 
@@ -166,6 +189,28 @@ class SelectedView:
             if info.modseq > self.highest_modseq:
                 self.highest_modseq = info.modseq
 
+    def flags_update(self, seq: int) -> RawResponse:
+        """:meth:`flags_response` as ready bytes: another session's STORE is reported to
+        every session of a shared mailbox, so this runs once per session per change."""
+        info = self.messages[seq - 1]
+        recent = self.is_recent(info.uid)
+        key = (info.flags, recent)
+        flags = _FLAG_LISTS.get(key)
+        if flags is None:
+            words = sorted(info.flags)
+            if recent:
+                words.append("\\Recent")
+            flags = b"(" + " ".join(words).encode("utf-8") + b")"
+            if len(_FLAG_LISTS) >= 4096:
+                _FLAG_LISTS.clear()
+            _FLAG_LISTS[key] = flags
+        line = b"* %d FETCH (FLAGS %s" % (seq, flags)
+        if self.session.qresync:
+            line += b" UID %d" % info.uid
+        if self.session.condstore:
+            line += b" MODSEQ (%d)" % info.modseq
+        return RawResponse(line + b")\r\n")
+
     def flags_response(self, seq: int, *, with_uid: bool = False) -> FetchResponse:
         """``* seq FETCH (FLAGS (...) [UID n] [MODSEQ (m)])`` for the current state."""
         info = self.messages[seq - 1]
@@ -182,6 +227,8 @@ class SelectedView:
     # -- pending changes -------------------------------------------------------------------
     async def updates(self, *, allow_expunge: bool) -> list[Response]:
         """Fold pending changes in; return the untagged responses to send now."""
+        if not self._expunged and not self.sub.pending():
+            return []  # the common case, after every command
         changes, overflowed = self.sub.drain()
         out: list[Response] = []
         added: list[MessageInfo] = []
@@ -223,7 +270,7 @@ class SelectedView:
                 continue
             self.messages[seq - 1] = m
             if old.flags != m.flags or self.session.condstore:
-                out.append(self.flags_response(seq))
+                out.append(self.flags_update(seq))
         if allow_expunge and self._expunged:
             out += self._apply_expunges()
         if added:

@@ -396,7 +396,9 @@ class Session:
         if view is not None and self.state is State.SELECTED and not self.closing:
             try:
                 allow = spec.breaks_seqs or not spec.uses_seqs
-                await self.send(*await view.updates(allow_expunge=allow))
+                pending = await view.updates(allow_expunge=allow)
+                if pending:
+                    await self.send(*pending)
             except Exception:
                 self.server_bug(cmd.tag, "mailbox updates")
             if view.gone:

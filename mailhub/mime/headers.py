@@ -19,6 +19,21 @@ def split_fields(block: bytes) -> list[tuple[bytes, bytes]]:
     removed). Lines without a colon are skipped: they are kept in the block's bytes (which
     BODY[HEADER] serves) but cannot be looked up.
     """
+    if b"\n " in block or b"\n\t" in block or block[:1] in (b" ", b"\t"):
+        return _split_folded(block)
+    # No continuation lines (most headers of most messages): each line stands alone.
+    fields: list[tuple[bytes, bytes]] = []
+    for line in block.split(b"\n"):
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        colon = line.find(b":")
+        if colon > 0:
+            fields.append((line[:colon].strip().lower(), line[colon + 1 :]))
+    return fields
+
+
+def _split_folded(block: bytes) -> list[tuple[bytes, bytes]]:
+    """:func:`split_fields` for blocks with folded (continued) lines."""
     fields: list[tuple[bytes, bytes]] = []
     name: bytes | None = None
     parts: list[bytes] = []

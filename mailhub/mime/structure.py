@@ -323,6 +323,21 @@ def parse(data: bytes) -> Part:
     return root
 
 
+def root_fields(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The top-level header fields, exactly ``parse(data).fields`` without parsing the body.
+
+    ENVELOPE needs nothing else; ``data`` may be the whole message or any prefix that holds
+    its whole header block (blank line included).
+    """
+    end, _, _ = _Scanner(data).header_end(0)
+    return H.split_fields(data[:end])
+
+
+def has_header_end(data: bytes) -> bool:
+    """Whether ``data`` holds the message's whole header block (a prefix is enough)."""
+    return data.startswith((b"\r\n", b"\n")) or b"\n\r\n" in data or b"\n\n" in data
+
+
 def part_by_number(root: Part, numbers: list[int]) -> Part | None:
     """Resolve an IMAP part number (RFC 9051 §6.4.5 ``section-part``) to a part.
 

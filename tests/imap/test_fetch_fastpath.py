@@ -61,3 +61,62 @@ def test_items_needing_the_message_take_the_general_path() -> None:
     for items in (("ENVELOPE",), ("UID", "BODY.PEEK[HEADER]"), ("INTERNALDATE",), ("BODY[]",)):
         cmd = _atts(items, True)
         assert not Fetcher(None, cmd.atts, FetchOptions()).index_only  # type: ignore[arg-type,attr-defined]
+
+
+_DIRECT_MESSAGES = [
+    b"From: A <a@example.org>\nTo: b@example.org, C <c@x.test>\nSubject: hi\n\nbody\n",
+    b"\nno header at all\n",
+    b"Subject: only a header, no blank line",
+    b'From: "Q, uoted" <q@x>\nSender: (comment) s@x\nMIME-Version: 1.0\n'
+    b"Content-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\n\nx\n"
+    b"--zz\nContent-Type: text/html\n\n<p>y</p>\n--zz--\n",
+    b"Subject: big\nFrom: big@example.org\n\n" + b"0123456789abcdef\n" * 20000,
+]
+DIRECT_COMBOS = [
+    ("ENVELOPE",),
+    ("UID", "ENVELOPE", "FLAGS"),
+    ("BODYSTRUCTURE",),
+    ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
+    ("INTERNALDATE", "MODSEQ"),
+]
+
+
+@pytest.mark.parametrize("items", DIRECT_COMBOS, ids=["+".join(c) for c in DIRECT_COMBOS])
+async def test_direct_path_matches_general_path(tmp_path: Path, items: tuple[str, ...]) -> None:
+    """Cold (header-only envelope, cache filled behind), warm, and after the other kind of
+    entry was cached: always the general path's bytes."""
+    store = MaildirMailstore(tmp_path)
+    try:
+        account = await store.open_account("direct@example.org")
+        inbox = await account.open_mailbox("INBOX")
+        await inbox.append(
+            [NewMessage(m, frozenset({"\\Seen"} if i % 2 else ())) for i, m in enumerate(
+                _DIRECT_MESSAGES)]
+        )  # fmt: skip
+        snap = await inbox.snapshot()
+        targets = list(enumerate(snap.messages, 1))
+        general_items = ("BODYSTRUCTURE",) if "ENVELOPE" in items else ("ENVELOPE",)
+        for round_ in range(3):
+            for uid_cmd, condstore in ((False, False), (True, True)):
+                cmd = _atts(items, uid_cmd)
+                opts = FetchOptions(uid_command=uid_cmd, condstore=condstore)
+                fast = Fetcher(inbox, cmd.atts, opts)  # type: ignore[attr-defined]
+                assert fast.direct and not fast.index_only
+                quick = b"".join([d async for d in fast.encode_direct(targets)])
+                general = Builder(False)
+                async for resp in Fetcher(inbox, cmd.atts, opts).responses(targets):  # type: ignore[attr-defined]
+                    resp.write(general)
+                assert quick == bytes(general.buf), (round_, uid_cmd)
+            if round_ == 1:  # the other kind of cache entry replaces this one
+                other = _atts(general_items, False)
+                async for _ in Fetcher(inbox, other.atts).responses(targets):  # type: ignore[attr-defined]
+                    pass
+    finally:
+        await store.close()
+
+
+def test_body_sections_do_not_look_up_the_structure_cache() -> None:
+    """BODY.PEEK[] names BODY with a section: bytes, not the cached BODY structure."""
+    cmd = _atts(("BODY.PEEK[]",), False)
+    fetcher = Fetcher(None, cmd.atts, FetchOptions())  # type: ignore[arg-type,attr-defined]
+    assert not fetcher.wants_structure and not fetcher.direct

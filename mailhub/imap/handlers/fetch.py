@@ -43,10 +43,11 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
             readonly=view.readonly,
             condstore=session.condstore,
             changedsince=cmd.changedsince,
-            is_recent=view.is_recent,
+            is_recent=view.recent_test,
         ),
     )
-    targets = ((s, view.info(s)) for s in seqs)
+    messages = view.messages
+    targets = ((s, messages[s - 1]) for s in seqs)
     if fetcher.index_only:
         chunk: list[bytes] = []
         size = 0
@@ -58,6 +59,13 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
                 chunk, size = [], 0
         if chunk:
             await session.send_raw(b"".join(chunk))
+        return session.ok(cmd, "FETCH completed")
+    if fetcher.direct:
+        async for data in fetcher.encode_direct(targets):
+            if data:
+                await session.send_raw(data)
+        if fetcher.missing:
+            return session.ok(cmd, "Some messages were already expunged", Code.EXPUNGEISSUED)
         return session.ok(cmd, "FETCH completed")
     try:
         async for resp in fetcher.responses(targets):

@@ -21,6 +21,9 @@ from mailhub.mime.structure import Part, dumps, loads, parse
 
 CACHE_KEY = "imap.structure"
 _MAGIC = b"MHS2"
+# An entry holding only the ENVELOPE, written by a FETCH that asked for nothing else (the
+# header alone is parsed); :func:`unpack` treats it as a miss, so BODYSTRUCTURE replaces it.
+_ENVELOPE_MAGIC = b"MHE1"
 _LEN = struct.Struct(">IIII")
 
 
@@ -76,6 +79,21 @@ def unpack(blob: bytes | None) -> StructureValues | None:
         out.append(blob[pos : pos + n])
         pos += n
     return StructureValues(out[0], out[1], out[2], out[3])
+
+
+def pack_envelope(envelope_bytes: bytes) -> bytes:
+    """An envelope-only cache entry (see :func:`envelope_of`)."""
+    return _ENVELOPE_MAGIC + envelope_bytes
+
+
+def envelope_of(blob: bytes | None) -> bytes | None:
+    """The ENVELOPE of a full or an envelope-only entry; None for a miss."""
+    if not blob:
+        return None
+    if blob.startswith(_ENVELOPE_MAGIC):
+        return blob[len(_ENVELOPE_MAGIC) :]
+    values = unpack(blob)
+    return None if values is None else values.envelope
 
 
 async def structure_values(

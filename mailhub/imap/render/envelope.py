@@ -54,14 +54,61 @@ def envelope_fields(fields: list[tuple[bytes, bytes]]) -> dict[bytes, list[Addre
     return lists
 
 
+_WANTED = frozenset((*_ADDR_FIELDS, b"date", b"subject", b"in-reply-to", b"message-id"))
+# Rendered address lists by their raw header values: a mailbox has few correspondents, so
+# the From/To/Cc of most messages were rendered before. Bounded; cleared when full.
+_RENDERED: dict[tuple[bytes, ...], bytes] = {}
+_RENDERED_MAX = 8192
+
+
+def _rendered_list(values: list[bytes] | None) -> bytes:
+    """``render_addresses`` of every address in ``values`` (one header's occurrences)."""
+    if values is None:
+        return b"NIL"
+    key = tuple(values)
+    out = _RENDERED.get(key)
+    if out is None:
+        addrs: list[Address] = []
+        for v in values:
+            addrs.extend(parse_addresses(H.unfold(v)))
+        out = render_addresses(addrs)
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[key] = out
+    return out
+
+
 def envelope(fields: list[tuple[bytes, bytes]]) -> bytes:
-    """The parenthesised ENVELOPE for a header (``Part.fields`` of a message)."""
-    lists = envelope_fields(fields)
+    """The parenthesised ENVELOPE for a header (``Part.fields`` of a message).
+
+    One pass over the fields (not one per ENVELOPE member); the same bytes as rendering
+    :func:`envelope_fields` (tests/mime/test_fast_paths.py compares them).
+    """
+    found: dict[bytes, list[bytes]] = {}
+    for n, v in fields:
+        if n in _WANTED:
+            have = found.get(n)
+            if have is None:
+                found[n] = [v]
+            else:
+                have.append(v)
+    date = found.get(b"date")
+    subject = found.get(b"subject")
+    reply = found.get(b"in-reply-to")
+    msgid = found.get(b"message-id")
+    frm = _rendered_list(found.get(b"from"))
+    sender = _rendered_list(found.get(b"sender"))
+    reply_to = _rendered_list(found.get(b"reply-to"))
     out = [
-        nstring_nolf(H.last_value(fields, b"date")),
-        nstring_for_humans(H.last_value(fields, b"subject", keep_folding=True)),
+        b"NIL" if date is None else nstring_nolf(H.unfold(date[-1])),
+        b"NIL" if subject is None else nstring_for_humans(subject[-1].lstrip(b" \t")),
+        frm,
+        frm if sender == b"NIL" else sender,
+        frm if reply_to == b"NIL" else reply_to,
+        _rendered_list(found.get(b"to")),
+        _rendered_list(found.get(b"cc")),
+        _rendered_list(found.get(b"bcc")),
+        b"NIL" if reply is None else nstring_nolf(H.unfold(reply[-1])),
+        b"NIL" if msgid is None else nstring_nolf(H.unfold(msgid[-1])),
     ]
-    out.extend(render_addresses(lists[name]) for name in _ADDR_FIELDS)
-    out.append(nstring_nolf(H.last_value(fields, b"in-reply-to")))
-    out.append(nstring_nolf(H.last_value(fields, b"message-id")))
     return b"(" + b" ".join(out) + b")"

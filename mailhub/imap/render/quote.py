@@ -19,19 +19,40 @@ def quoted(value: bytes) -> bytes:
     return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+# Short values repeat (host names, mailboxes, display names): remember their encoding.
+_MEMO: dict[bytes, bytes] = {}
+_MEMO_MAX = 8192
+_MEMO_LEN = 80
+
+
 def string(value: bytes) -> bytes:
-    """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference)."""
+    """A quoted string or a literal, whichever RFC 9051 allows (Dovecot's preference).
+
+    Decided with C-level scans (``isascii``, ``in``, ``count``) rather than a loop over the
+    bytes: an ENVELOPE has about twenty strings, and FETCH ENVELOPE over 10,000 messages
+    spent most of its time here. Same answer as the byte loop (a literal when there is a CR,
+    LF or 8-bit byte, or more than four quote specials).
+    """
+    out = _MEMO.get(value)
+    if out is not None:
+        return out
+    key = value
     if b"\x00" in value:
         value = value.replace(b"\x00", b"\x80")
-    specials = 0
-    for c in value:
-        if c == 0x22 or c == 0x5C:
-            specials += 1
-            if specials > 4:
-                return literal(value)
-        elif c in (0x0D, 0x0A) or c >= 0x80:
-            return literal(value)
-    return quoted(value)
+    if (
+        not value.isascii()
+        or b"\r" in value
+        or b"\n" in value
+        or value.count(b'"') + value.count(b"\\") > 4
+    ):
+        out = literal(value)
+    else:
+        out = quoted(value)
+    if len(key) <= _MEMO_LEN:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = out
+    return out
 
 
 def nstring(value: bytes | None) -> bytes:
@@ -51,19 +72,19 @@ def string_for_humans(value: bytes) -> bytes:
     Dovecot sends any value it had to modify (tabs, CR/LF, double or edge spaces, NUL,
     quotes or backslashes) as a literal; we do the same.
     """
-    modify = False
-    last_lwsp = True
-    for c in value:
-        if c == 0 or c in (0x0D, 0x0A, 0x09, 0x22, 0x5C):
-            modify = True
-        if c in _LWSP:
-            if last_lwsp:
-                modify = True
-            last_lwsp = True
-        else:
-            last_lwsp = False
-    if value and last_lwsp:
-        modify = True
+    # Tabs, CR/LF, NUL, quotes or backslashes, or a space at an edge or next to another
+    # (the only LWSP left once the others are excluded): C-level scans, not a byte loop.
+    modify = (
+        b"\t" in value
+        or b"\r" in value
+        or b"\n" in value
+        or b"\x00" in value
+        or b'"' in value
+        or b"\\" in value
+        or b"  " in value
+        or value.startswith(b" ")
+        or value.endswith(b" ")
+    )
     if not modify:
         return string(value)
     out = bytearray()

@@ -9,12 +9,13 @@ first pulls what other processes committed, so memory, index and files agree whe
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from mailhub.store import flags as flagmod
 from mailhub.store.maildir import _fs, filename
-from mailhub.store.maildir.index import Row
+from mailhub.store.maildir.index import IndexDB, Row
 from mailhub.store.maildir.state import flagtext
 from mailhub.store.maildir.sync import FolderSync, crlf_size_of
 from mailhub.store.model import ChangesSince, MessageInfo
@@ -99,39 +100,86 @@ class FolderCore(FolderSync):
         with self.lock:
             db = self._db()
             with db.write():
-                self._pull()
-                self.keywords.ensure(given)
-                to_letter = self.keywords.keyword_to_letter
-                modseq = self.highest_modseq + 1
-                changed: list[MessageInfo] = []
-                failed: list[int] = []
-                updates: list[tuple[str, str, int, int]] = []
-                for uid in uids:
-                    info = self.infos.get(uid)
-                    if info is None:
-                        continue
-                    if unchanged_since is not None and info.modseq > unchanged_since:
-                        failed.append(uid)
-                        continue
-                    new_flags = flagmod.apply(info.flags, op, given)
-                    if new_flags == info.flags:
-                        continue
-                    old_rel = self.names[uid]
-                    base = old_rel[4:].partition(":")[0]
-                    rel = "cur/" + filename.build(
-                        base, filename.flags_to_letters(new_flags, to_letter)
-                    )
-                    if rel != old_rel and not self.rename_file(uid, rel):
-                        continue  # the file is gone: the next sync reports the expunge
-                    info = info._replace(flags=new_flags, modseq=modseq)
-                    self.set_info(info)
-                    updates.append((rel, flagtext(new_flags), modseq, uid))
-                    changed.append(info)
-                if updates:
-                    db.update_rows(updates)
-                    self.highest_modseq = modseq
-                    db.set_meta(highest_modseq=modseq)
-            return changed, failed
+                return self._store_flags_in_txn(db, uids, op, given, unchanged_since)
+
+    def keywords_known(self, given: frozenset[str]) -> bool:
+        """Whether storing ``given`` needs no new keyword letter (no keyword file write)."""
+        table = self.keywords.keyword_to_letter
+        return all(f.startswith("\\") or f in table or f in flagmod.MAILDIR_LETTERS for f in given)
+
+    def try_store_flags(
+        self,
+        uids: list[int],
+        op: flagmod.FlagOp,
+        given: frozenset[str],
+        unchanged_since: int | None,
+    ) -> tuple[list[MessageInfo], list[int]] | None:
+        """``store_flags`` without ever waiting, for the event loop thread: None (nothing
+        done) when this folder's lock is taken or another process holds the index's write
+        lock; the caller then runs ``store_flags`` on a worker thread."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            db = self._db()
+            conn = db.conn
+            patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return None
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+            try:
+                result = self._store_flags_in_txn(db, uids, op, given, unchanged_since)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        finally:
+            self.lock.release()
+
+    def _store_flags_in_txn(
+        self,
+        db: IndexDB,
+        uids: list[int],
+        op: flagmod.FlagOp,
+        given: frozenset[str],
+        unchanged_since: int | None,
+    ) -> tuple[list[MessageInfo], list[int]]:
+        """The flag store inside the caller's write transaction (folder lock held)."""
+        self._pull()
+        self.keywords.ensure(given)
+        to_letter = self.keywords.keyword_to_letter
+        modseq = self.highest_modseq + 1
+        changed: list[MessageInfo] = []
+        failed: list[int] = []
+        updates: list[tuple[str, str, int, int]] = []
+        for uid in uids:
+            info = self.infos.get(uid)
+            if info is None:
+                continue
+            if unchanged_since is not None and info.modseq > unchanged_since:
+                failed.append(uid)
+                continue
+            new_flags = flagmod.apply(info.flags, op, given)
+            if new_flags == info.flags:
+                continue
+            old_rel = self.names[uid]
+            base = old_rel[4:].partition(":")[0]
+            rel = "cur/" + filename.build(base, filename.flags_to_letters(new_flags, to_letter))
+            if rel != old_rel and not self.rename_file(uid, rel):
+                continue  # the file is gone: the next sync reports the expunge
+            info = info._replace(flags=new_flags, modseq=modseq)
+            self.set_info(info)
+            updates.append((rel, flagtext(new_flags), modseq, uid))
+            changed.append(info)
+        if updates:
+            db.update_rows(updates)
+            self.highest_modseq = modseq
+            db.set_meta(highest_modseq=modseq)
+        return changed, failed
 
     def expunge(self, uids: list[int], unlink: bool = True) -> list[int]:
         with self.lock:
@@ -257,6 +305,37 @@ class FolderCore(FolderSync):
                 )
                 found.update((uid, bytes(value)) for uid, value in rows)
         return found
+
+    def try_set_cached_many(self, key: str, values: dict[int, bytes]) -> bool:
+        """``set_cached_many`` without ever waiting (event loop thread): False, nothing
+        written, when the folder lock or another process's write lock is in the way."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            db = self._db()
+            rows = [(uid, key, value) for uid, value in values.items() if uid in self.infos]
+            if not rows:
+                return True
+            conn = db.conn
+            patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return True
+        finally:
+            self.lock.release()
 
     def set_cached_many(self, key: str, values: dict[int, bytes]) -> None:
         with self.lock:

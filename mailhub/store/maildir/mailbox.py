@@ -8,9 +8,11 @@ are published on the bus from the event loop thread (the bus is not thread-safe 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +43,12 @@ _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_pref
 # Below this size a message is read on the event loop: a thread hop costs more than the read
 # (measured by bench/store.py's "read" figures).
 INLINE_READ_LIMIT = 128 * 1024
+# Cache lookups of up to this many messages run on the event loop (see get_cached_many).
+INLINE_CACHE_ROWS = 256
+# Cache fills of up to this many messages are committed on the event loop when possible.
+INLINE_CACHE_WRITE_ROWS = 256
+# STOREs of up to this many messages run on the event loop when no lock is in the way.
+INLINE_STORE_UIDS = 16
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -48,6 +56,20 @@ def to_crlf(data: bytes) -> bytes:
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
     return data.replace(b"\n", b"\r\n")
+
+
+def _read_small(path: str, size_hint: int) -> bytes:
+    """A small file read whole with plain ``os.read`` calls, read until EOF: a third cheaper
+    than ``open().readall()`` (no file object, no fstat). ``size_hint`` is the CRLF size,
+    never smaller than the LF file, so the first read normally gets everything."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size_hint + 1)
+        while more := os.read(fd, 65536):
+            data += more
+        return data
+    finally:
+        os.close(fd)
 
 
 class MaildirMessage:
@@ -67,7 +89,7 @@ class MaildirMessage:
         try:
             path = core.path_of(self._uid)
             if self._size <= INLINE_READ_LIMIT:
-                return _fs.read_file(path)
+                return _read_small(path, self._size)
             return await asyncio.to_thread(_fs.read_file, path)
         except FileNotFoundError:
             path = await asyncio.to_thread(core.relocate, self._uid)
@@ -126,6 +148,7 @@ class MaildirMailbox:
         self._sync_task: asyncio.Task[Sequence[Change]] | None = None
         self.watches: list[int] = []
         self._closed = False
+        self._status: tuple[tuple[object, int, int, int], MailboxStatus] | None = None
 
     @property
     def name(self) -> str:
@@ -168,12 +191,17 @@ class MaildirMailbox:
             return
         if name:
             rel = f"{sub}/{name}"
-            if appeared:
-                if rel in self.core.arriving:
-                    return  # our own write, still in its transaction: memory will have it
-                uid = self.core.by_base.get(base_of(rel))
-                if uid is not None and self.core.names.get(uid) == rel:
+            if appeared and rel in self.core.arriving:
+                return  # our own write, still in its transaction: memory will have it
+            uid = self.core.by_base.get(base_of(rel))
+            if uid is not None:
+                current = self.core.names.get(uid)
+                if appeared and current == rel:
                     return  # our own write: memory already has this name, nothing to do
+                if not appeared and current is not None and current != rel:
+                    # the old name of our own rename (a flag STORE): the file lives on under
+                    # the name memory has, and an outside change to THAT name is still seen
+                    return
             self._pending.add(rel)
         else:
             self.core.needs_full_scan = True
@@ -215,8 +243,28 @@ class MaildirMailbox:
         await self.sync()
 
     async def status(self) -> MailboxStatus:
-        await self.snapshot()
-        return self.core.status()
+        """Counted from the snapshot, and remembered until the folder changes: clients poll
+        STATUS, and a big folder is worth not walking each time."""
+        snap = await self.snapshot()
+        key = (snap.messages, snap.uid_next, snap.highest_modseq, snap.uidvalidity)
+        cached = self._status
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            return cached[1]
+        msgs = snap.messages
+        by_flags = collections.Counter(info.flags for info in msgs)
+        unseen = sum(n for flags, n in by_flags.items() if flagmod.SEEN not in flags)
+        deleted = sum(n for flags, n in by_flags.items() if flagmod.DELETED in flags)
+        status = MailboxStatus(
+            len(msgs),
+            unseen,
+            snap.uid_next,
+            snap.uidvalidity,
+            snap.highest_modseq,
+            sum(info.size for info in msgs),
+            deleted,
+        )
+        self._status = (key, status)
+        return status
 
     # ---------------------------------------------------------------------- writes
     async def append(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:
@@ -283,9 +331,17 @@ class MaildirMailbox:
         flags: frozenset[str],
         unchanged_since: int | None = None,
     ) -> tuple[list[MessageInfo], list[int]]:
-        changed, failed = await asyncio.to_thread(
-            self.core.store_flags, list(uids), op, flagmod.normalise(flags), unchanged_since
-        )
+        wanted = list(uids)
+        given = flagmod.normalise(flags)
+        core = self.core
+        done = None
+        # A few messages with known flags: on the event loop (a rename and one index commit
+        # cost less than the thread hop), unless that would mean waiting for a lock.
+        if len(wanted) <= INLINE_STORE_UIDS and core.keywords_known(given):
+            done = core.try_store_flags(wanted, op, given, unchanged_since)
+        if done is None:
+            done = await asyncio.to_thread(core.store_flags, wanted, op, given, unchanged_since)
+        changed, failed = done
         if changed:
             self._publish([FlagsChanged(self._name, tuple(changed))])
         return changed, failed
@@ -357,10 +413,25 @@ class MaildirMailbox:
         await asyncio.to_thread(self.core.set_cached, uid, key, value)
 
     async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]:
-        return await asyncio.to_thread(self.core.get_cached_many, list(uids), key)
+        wanted = list(uids)
+        core = self.core
+        # A few rows are read on the event loop: the thread hop costs more than the query
+        # (WAL readers never wait for writers). Only when the folder's lock is free at once:
+        # a long write in a worker thread must not stall every session.
+        if len(wanted) <= INLINE_CACHE_ROWS and core.lock.acquire(blocking=False):
+            try:
+                return core.get_cached_many(wanted, key)
+            finally:
+                core.lock.release()
+        return await asyncio.to_thread(core.get_cached_many, wanted, key)
 
     async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
-        await asyncio.to_thread(self.core.set_cached_many, key, dict(values))
+        rows = dict(values)
+        # A batch of cache rows is one short commit: on the event loop when nothing is in
+        # the way (a thread hop per batch cost more, and kept the folder lock from readers).
+        if len(rows) <= INLINE_CACHE_WRITE_ROWS and self.core.try_set_cached_many(key, rows):
+            return
+        await asyncio.to_thread(self.core.set_cached_many, key, rows)
 
     async def keywords(self) -> list[str]:
         return await asyncio.to_thread(self.core.keyword_names)
