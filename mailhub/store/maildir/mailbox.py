@@ -12,7 +12,6 @@ import collections
 import concurrent.futures
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -58,20 +57,6 @@ def to_crlf(data: bytes) -> bytes:
     return data.replace(b"\n", b"\r\n")
 
 
-def _read_small(path: str, size_hint: int) -> bytes:
-    """A small file read whole with plain ``os.read`` calls, read until EOF: a third cheaper
-    than ``open().readall()`` (no file object, no fstat). ``size_hint`` is the CRLF size,
-    never smaller than the LF file, so the first read normally gets everything."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        data = os.read(fd, size_hint + 1)
-        while more := os.read(fd, 65536):
-            data += more
-        return data
-    finally:
-        os.close(fd)
-
-
 class MaildirMessage:
     """A message's bytes in CRLF form, read from the file each time (files can be renamed)."""
 
@@ -89,7 +74,7 @@ class MaildirMessage:
         try:
             path = core.path_of(self._uid)
             if self._size <= INLINE_READ_LIMIT:
-                return _read_small(path, self._size)
+                return _fs.read_small(path, self._size)
             return await asyncio.to_thread(_fs.read_file, path)
         except FileNotFoundError:
             path = await asyncio.to_thread(core.relocate, self._uid)
