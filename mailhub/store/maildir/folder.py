@@ -9,7 +9,6 @@ first pulls what other processes committed, so memory, index and files agree whe
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,22 +120,10 @@ class FolderCore(FolderSync):
             return None
         try:
             db = self._db()
-            conn = db.conn
-            patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-            conn.execute("PRAGMA busy_timeout = 0")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                return None
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
-            try:
-                result = self._store_flags_in_txn(db, uids, op, given, unchanged_since)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+            with db.write_now() as conn:
+                if conn is None:
+                    return None
+                return self._store_flags_in_txn(db, uids, op, given, unchanged_since)
         finally:
             self.lock.release()
 
@@ -287,10 +274,7 @@ class FolderCore(FolderSync):
             if uid not in self.infos:
                 return
             with db.write():
-                db.conn.execute(
-                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)",
-                    (uid, key, value),
-                )
+                db.put_cache([(uid, key, value)])
 
     def get_cached_many(self, uids: list[int], key: str) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
@@ -316,23 +300,10 @@ class FolderCore(FolderSync):
             rows = [(uid, key, value) for uid, value in values.items() if uid in self.infos]
             if not rows:
                 return True
-            conn = db.conn
-            patience = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-            conn.execute("PRAGMA busy_timeout = 0")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:
-                return False
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(patience)}")
-            try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
-                )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with db.write_now() as conn:
+                if conn is None:
+                    return False
+                db.put_cache(rows)
             return True
         finally:
             self.lock.release()
@@ -344,9 +315,7 @@ class FolderCore(FolderSync):
             if not rows:
                 return
             with db.write():
-                db.conn.executemany(
-                    "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
-                )
+                db.put_cache(rows)
 
     def keyword_names(self) -> list[str]:
         """Every keyword in use or in the table; recomputed only after a change (every SELECT

@@ -76,6 +76,31 @@ class IndexDB:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def write_now(self) -> Iterator[sqlite3.Connection | None]:
+        """``write`` without ever waiting, for the event loop thread: yields None (and starts
+        no transaction) when another connection holds the write lock, so the caller can hand
+        the work to a worker thread instead of stalling every session for the busy timeout."""
+        conn = self.conn
+        patience = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            began = True
+        except sqlite3.OperationalError:
+            began = False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {patience}")
+        if not began:
+            yield None
+            return
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def data_version(self) -> int:
         """Changes when another connection (process) committed (SQLite ``PRAGMA data_version``)."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -113,6 +138,12 @@ class IndexDB:
     def insert_rows(self, rows: Iterable[Row]) -> None:
         self.conn.executemany(
             f"INSERT INTO messages({ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+
+    def put_cache(self, rows: list[tuple[int, str, bytes]]) -> None:
+        """(uid, key, value) tuples, replacing what the cache held for them."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO cache(uid, key, value) VALUES (?, ?, ?)", rows
         )
 
     def update_rows(self, updates: list[tuple[str, str, int, int]]) -> None:
