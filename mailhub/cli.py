@@ -29,13 +29,17 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from mailhub import __version__
 from mailhub.config import Settings
 from mailhub.errors import MailError, MailErrorKind
-from mailhub.settings_loader import ENV_NO_UVLOOP, ConfigError, load_settings
+from mailhub.settings_loader import (
+    ENV_NO_UVLOOP,
+    ConfigError,
+    add_config_arguments,
+    load_settings,
+)
 
 EX_OK = 0
 EX_USAGE = 64
@@ -63,21 +67,6 @@ class CliError(Exception):
         self.status = status
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        type=Path,
-        help="TOML configuration file (default: $MAILHUB_CONFIG)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        type=Path,
-        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
-    )
-
-
 def _port(text: str) -> int:
     try:
         return int(text)
@@ -94,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the server")
-    _common(serve)
+    add_config_arguments(serve)
     serve.add_argument("--host", metavar="ADDR", help="address to listen on (default 127.0.0.1)")
     for flag, help_text in (
         ("--imap-port", "IMAP (STARTTLS)"),
@@ -110,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION")
     for name, help_text in (("add", "create an account"), ("passwd", "change a password")):
         p = user_sub.add_parser(name, help=help_text)
-        _common(p)
+        add_config_arguments(p)
         p.add_argument("address")
         p.add_argument(
             "--password-stdin",
@@ -118,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="read the password from the first line of stdin",
         )
     p = user_sub.add_parser("del", help="delete an account (its mail stays on disk)")
-    _common(p)
+    add_config_arguments(p)
     p.add_argument("address")
     p = user_sub.add_parser("list", help="list accounts")
-    _common(p)
+    add_config_arguments(p)
     p = user_sub.add_parser("set", help="change quota, aliases, POP3 policy, enabled")
-    _common(p)
+    add_config_arguments(p)
     p.add_argument("address")
     p.add_argument("--quota-bytes", metavar="N", type=int, help="storage quota (0 = unlimited)")
     p.add_argument(
@@ -169,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     deliver = sub.add_parser("deliver", help="deliver one message from stdin (an MDA)")
-    _common(deliver)
+    add_config_arguments(deliver)
     deliver.add_argument("--folder", metavar="NAME", help="folder to file into (default INBOX)")
     deliver.add_argument(
         "-f",

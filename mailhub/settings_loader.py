@@ -13,6 +13,7 @@ with a suggestion when it looks like a typo, because a silently ignored setting 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import json
 import os
@@ -275,3 +276,19 @@ FLAG_FOR_KEY: dict[str, str] = {
 def _flag_name(dotted: str) -> str:
     flag = FLAG_FOR_KEY.get(dotted)
     return f"command-line flag {flag}" if flag else "command line"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--data-dir``, which every subcommand takes (the CLI contract)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="TOML configuration file (default: $MAILHUB_CONFIG)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
+    )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailhub.config import Settings
+from mailhub.settings_loader import add_config_arguments
 
 EXPIRY_WARNING_DAYS = 14
 
@@ -47,18 +48,7 @@ class Findings:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="check configuration, files, ports and the store")
-    p.add_argument(
-        "--config",
-        metavar="PATH",
-        type=Path,
-        help="TOML configuration file (default: $MAILHUB_CONFIG)",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        type=Path,
-        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
-    )
+    add_config_arguments(p)
     p.add_argument("--no-store", action="store_true", help="skip the store consistency check")
     p.add_argument("-v", "--verbose", action="store_true", help="also list what passed")
 

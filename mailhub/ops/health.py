@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailhub.config import Settings
+from mailhub.settings_loader import add_config_arguments
 
 EX_OK = 0
 EX_UNHEALTHY = 1
@@ -39,18 +40,7 @@ class Unhealthy(Exception):
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("health", help="check that the running server answers IMAP and POP3")
-    p.add_argument(
-        "--config",
-        metavar="PATH",
-        type=Path,
-        help="TOML configuration file (default: $MAILHUB_CONFIG)",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        type=Path,
-        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
-    )
+    add_config_arguments(p)
     p.add_argument("--host", metavar="ADDR", help="connect here instead of the listen address")
     p.add_argument("--user", metavar="ADDRESS", help="log in as this account (health.user)")
     p.add_argument(

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from mailhub.config import Settings
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.ops.mbox import MboxMessage
+from mailhub.settings_loader import add_config_arguments
 from mailhub.store.model import INBOX, NewMessage, QuotaLimits
 
 BATCH_MESSAGES = 500
@@ -42,18 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "import", help="import mail from an mbox file or a Maildir (Dovecot's keeps its UIDs)"
     )
-    p.add_argument(
-        "--config",
-        metavar="PATH",
-        type=Path,
-        help="TOML configuration file (default: $MAILHUB_CONFIG)",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        type=Path,
-        help="data directory (default: $MAILHUB_DATA_DIR or ./mailhub-data)",
-    )
+    add_config_arguments(p)
     p.add_argument("address", help="the account to import into (must exist)")
     p.add_argument("source", type=Path, help="an mbox file or a Maildir(++) directory")
     p.add_argument(
