@@ -50,6 +50,7 @@ from mailhub.imap.proto.values import Piece
 from mailhub.imap.proxied_tls import start_proxied_tls
 from mailhub.imap.session import Session, note_server_bug
 from mailhub.net.proxy import ProxyError, ProxyHeader, is_trusted
+from mailhub.net.read_deadline import ReadDeadline
 from mailhub.net.stream import read_proxy_header
 
 log = logging.getLogger("mailhub.imap")
@@ -174,6 +175,7 @@ async def _handle(
         note_server_bug()
         log.exception("imap %s: unexpected error, closing connection", peer)
     finally:
+        conn.deadline.close()
         await session.close()
         ctx.limiter.release(ip)
         writer.close()
@@ -272,6 +274,7 @@ class ImapConnection:
         self._ztail = b""
         self._zdirty = False  # deflate input not yet sync-flushed
         self.last_read = time.monotonic()
+        self.deadline = ReadDeadline()
 
     # -- output ----------------------------------------------------------------------------
     def queue(self, data: bytes) -> bool:
@@ -311,6 +314,8 @@ class ImapConnection:
         await self._push(sync=True)
 
     async def _push(self, *, sync: bool) -> None:
+        if not self._out and not (sync and self._zdirty):
+            return  # nothing new since the last push (which already checked the buffer)
         data = b"".join(self._out)
         self._out = []
         self._pending = 0
@@ -356,8 +361,7 @@ class ImapConnection:
             return ev
 
     async def _read(self, timeout: float | None) -> bytes:
-        async with asyncio.timeout(timeout):
-            data = await self.reader.read(_READ_SIZE)
+        data = await self.deadline.run(self.reader.read(_READ_SIZE), timeout)
         self.last_read = time.monotonic()
         return data
 

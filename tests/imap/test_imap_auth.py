@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import imaplib
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -210,6 +211,24 @@ def test_prelogin_timeout(mailhub_factory: Callable[..., MailhubServer]) -> None
     server = mailhub_factory(config={"limits": {"prelogin_timeout": 1.0}})
     c = RawImap(server.host, server.ports["imap"])
     assert c.line(timeout=10).startswith(b"* BYE")
+
+
+def test_commands_keep_a_connection_past_the_timeout(
+    mailhub_factory: Callable[..., MailhubServer],
+) -> None:
+    """The read deadline moves with every command (regression guard for the lazily re-armed
+    timer): 2.5 s of NOOPs under a 1 s timeout, then silence ends it."""
+    server = mailhub_factory(config={"limits": {"prelogin_timeout": 1.0}})
+    c = RawImap(server.host, server.ports["imap"])
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < 2.5:
+        n += 1
+        assert c.cmd(f"n{n} NOOP")[-1].startswith(f"n{n} OK".encode())
+        time.sleep(0.3)
+    t = time.monotonic()
+    assert c.line(timeout=10).startswith(b"* BYE")
+    assert 0.5 < time.monotonic() - t < 5
 
 
 def test_cleartext_login_refused_from_non_loopback_via_proxy(

@@ -107,3 +107,31 @@ async def test_cache_fill_waits_for_another_writer_off_the_event_loop(
     other.close()
     await asyncio.wait_for(task, 30)
     assert await inbox.get_cached_many([info.uid], "k") == {info.uid: b"v"}
+
+
+async def test_a_store_that_changes_nothing_needs_no_write_lock(account: MaildirAccount) -> None:
+    """``+FLAGS \\Seen`` on read mail (or ``-FLAGS`` of an absent flag) is answered from
+    memory: it goes through at once even while another process holds the index's write
+    lock, and the modseq does not move."""
+    inbox = await account.open_mailbox("INBOX")
+    (info,) = await inbox.append([NewMessage(message("x"), flags=frozenset({"\\Seen"}))])
+    before = inbox.core.highest_modseq
+    other = sqlite3.connect(inbox.core.path / FILE_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        for op, flags in ((FlagOp.ADD, {"\\Seen"}), (FlagOp.REMOVE, {"\\Flagged"})):
+            got = await asyncio.wait_for(inbox.store_flags([info.uid], op, frozenset(flags)), 2)
+            assert got == ([], [])
+        assert inbox.core.highest_modseq == before
+        # a real change still waits for the lock, and UNCHANGEDSINCE is always decided there
+        assert (
+            inbox.core.try_store_flags([info.uid], FlagOp.ADD, frozenset({"\\Seen"}), before)
+            is None
+        )
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    changed, failed = await inbox.store_flags(
+        [info.uid], FlagOp.ADD, frozenset({"\\Seen"}), unchanged_since=before - 1
+    )
+    assert not changed and failed == [info.uid]

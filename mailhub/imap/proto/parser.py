@@ -36,8 +36,9 @@ from .events import (
     ParseError,
     Sentinel,
 )
-from .grammar import PARSERS, parse_command
+from .grammar import PARSERS
 from .names import NameOptions
+from .parse_cache import parse_command_cached
 from .tokens import TAG_CHARS, BadSyntax, Refused
 
 __all__ = ["CommandParser", "Event", "Limits"]
@@ -264,15 +265,17 @@ class CommandParser:
         if self._mode == "auth":
             self._mode = "paused"
             return AuthResponse(self._paused_tag, line)
+        m = _LITERAL_AT_END.search(line)
         if not self._cmd:
             if not line.strip():
                 return None  # tolerate empty lines between commands, as Dovecot does
+            if m is None:  # the usual one-line command: tag and name only matter on error
+                return self._parse(line, None, None)
             self._cmd_tag = _tag_of(line)
             self._cmd_name = _name_of(line)
         elif len(self._cmd) + len(line) > self.limits.max_command_size:
             return self._reject_rest(line, "BAD", "TOOBIG", "Command too long")
         self._cmd += line
-        m = _LITERAL_AT_END.search(line)
         if m is None:
             return self._complete()
         return self._on_literal(line, int(m.group(2)), bool(m.group(3)), bool(m.group(1)))
@@ -335,18 +338,32 @@ class CommandParser:
         data = bytes(self._cmd)
         tag, name = self._cmd_tag, self._cmd_name or None
         self._reset_command()
+        return self._parse(data, tag, name)
+
+    def _parse(self, data: bytes, tag: str | None, name: str | None) -> Event:
+        """Parse a whole command; ``tag``/``name`` (for an error reply) are worked out from
+        ``data`` only when it fails, when the caller did not already know them."""
         try:
-            cmd = parse_command(data, self.names)
+            cmd = parse_command_cached(data, self.names)
         except BadSyntax as exc:
+            tag, name = _failed(data, tag, name)
             return ParseError(tag, "BAD", None, str(exc), command=name)
         except Refused as exc:
+            tag, name = _failed(data, tag, name)
             return ParseError(tag, "NO", exc.code, exc.text, command=name)
         except RecursionError:  # pragma: no cover - depth is bounded in the grammar
+            tag, name = _failed(data, tag, name)
             return ParseError(tag, "BAD", None, "Command nested too deeply", command=name)
         if isinstance(cmd, _PAUSING):
             self._mode = "paused"
             self._paused_tag = cmd.tag
         return cmd
+
+
+def _failed(data: bytes, tag: str | None, name: str | None) -> tuple[str, str | None]:
+    if tag is None:
+        return _tag_of(data), _name_of(data) or None
+    return tag, name
 
 
 def _tag_of(line: bytes) -> str:

@@ -97,6 +97,9 @@ class FolderCore(FolderSync):
         unchanged_since: int | None,
     ) -> tuple[list[MessageInfo], list[int]]:
         with self.lock:
+            self._pull()
+            if self._changes_nothing(uids, op, given, unchanged_since):
+                return [], []
             db = self._db()
             with db.write():
                 return self._store_flags_in_txn(db, uids, op, given, unchanged_since)
@@ -119,6 +122,9 @@ class FolderCore(FolderSync):
         if not self.lock.acquire(blocking=False):
             return None
         try:
+            self._pull()
+            if self._changes_nothing(uids, op, given, unchanged_since):
+                return [], []
             db = self._db()
             with db.write_now() as conn:
                 if conn is None:
@@ -126,6 +132,25 @@ class FolderCore(FolderSync):
                 return self._store_flags_in_txn(db, uids, op, given, unchanged_since)
         finally:
             self.lock.release()
+
+    def _changes_nothing(
+        self,
+        uids: list[int],
+        op: flagmod.FlagOp,
+        given: frozenset[str],
+        unchanged_since: int | None,
+    ) -> bool:
+        """Whether a store would leave every flag as it is (``+FLAGS \\Seen`` on read mail):
+        then no write transaction is needed at all. With UNCHANGEDSINCE the transaction
+        decides (a failed message must be reported)."""
+        if unchanged_since is not None:
+            return False
+        infos = self.infos
+        for uid in uids:
+            info = infos.get(uid)
+            if info is not None and flagmod.apply(info.flags, op, given) != info.flags:
+                return False
+        return True
 
     def _store_flags_in_txn(
         self,

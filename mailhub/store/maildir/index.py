@@ -47,13 +47,18 @@ Row = tuple[int, str, str, str, int, int, float, int]  # uid base name flags siz
 ROW_COLUMNS = "uid, base, name, flags, size, vsize, idate, modseq"
 
 
+# How long a writer waits for another process's write lock (sqlite3's ``timeout``).
+_BUSY_TIMEOUT_S = 60.0
+_RESTORE_BUSY_TIMEOUT = f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}"
+
+
 class IndexDB:
     """A connection to one folder's index. Not thread-safe: the folder serialises access."""
 
     def __init__(self, folder_dir: Path) -> None:
         self.path = folder_dir / FILE_NAME
         self.conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=60.0
+            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
         )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -82,7 +87,6 @@ class IndexDB:
         no transaction) when another connection holds the write lock, so the caller can hand
         the work to a worker thread instead of stalling every session for the busy timeout."""
         conn = self.conn
-        patience = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout = 0")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -90,7 +94,7 @@ class IndexDB:
         except sqlite3.OperationalError:
             began = False
         finally:
-            conn.execute(f"PRAGMA busy_timeout = {patience}")
+            conn.execute(_RESTORE_BUSY_TIMEOUT)
         if not began:
             yield None
             return

@@ -45,7 +45,12 @@ class KeywordTable:
                 self.keyword_to_letter[name] = letter
 
     def ensure(self, keywords: frozenset[str]) -> None:
-        """Give letters to keywords that have none yet (while letters last)."""
+        """Give letters to keywords that have none yet (while letters last).
+
+        System flags need no letter and no look at the file: a ``\\Seen`` or ``\\Flagged``
+        store (nearly all of them) skips the ``stat``."""
+        if all(k.startswith("\\") or k in MAILDIR_LETTERS for k in keywords):
+            return
         self.reload()
         missing = [
             k
