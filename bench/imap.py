@@ -2,8 +2,8 @@
 
 Usage::
 
-    python bench/imap.py [--big 100000] [--env 10000] [--clients 1,10,50] [--seconds 10]
-                         [--idle 5000] [--json out.json] [--only mailhub|dovecot]
+    python bench/imap.py [--big 100000] [--env 10000] [--clients 1,10,50] [--seconds 5]
+                         [--rounds 3] [--idle 5000] [--json out.json] [--only mailhub|dovecot]
 
 Builds one Maildir++ tree per account (``bench@bench.test`` holds ``big`` with ``--big``
 small messages and ``env`` with ``--env`` realistic ones; ``userN@bench.test`` hold 300
@@ -12,7 +12,10 @@ benchmark (``protocols = imap``, private config, loopback, static passdb), and m
 the same asyncio socket client:
 
 1. mixed workload: 1, 10, 50 concurrent clients for ``--seconds`` each, on separate accounts
-   and then all on one shared mailbox; ops/s and p99 latency. An op is one of FETCH
+   and then all on one shared mailbox; ops/s and p99 latency. Both servers run at once and
+   take turns, ``--rounds`` runs each (the first server alternates), and the report gives the
+   median and every round's ratio: this machine is shared, and a burst of someone else's
+   load then lands on both servers instead of on one. An op is one of FETCH
    (ENVELOPE FLAGS), FETCH BODY.PEEK[], UID STORE +/-FLAGS, SEARCH UNSEEN, STATUS, NOOP,
    UID FETCH 1:* (FLAGS);
 2. SELECT and ``UID FETCH 1:* (FLAGS)`` on the ``--big`` folder (median of 3 after one
@@ -360,28 +363,49 @@ class Dovecot(DovecotDaemon):
 # ------------------------------------------------------------------------------- main
 
 
-async def measure(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, float]:
+async def mixed_rounds(
+    servers: list[Mailhub | Dovecot], args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """The mixed workload, each configuration ``--rounds`` times per server, the servers
+    taking turns (and swapping who goes first each round), so a burst of load from anything
+    else on the machine lands on both rather than on whichever ran during it."""
+    out: dict[str, dict[str, float]] = {s.name: {} for s in servers}
+    for shared in (False, True):
+        for n in args.clients:
+            key = f"{'shared' if shared else 'sep'}{n}"
+            runs: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
+            for round_no in range(args.rounds):
+                order = servers if round_no % 2 == 0 else servers[::-1]
+                for server in order:
+                    runs[server.name].append(await mixed(server.port, n, args.seconds, shared))
+            for name, rs in runs.items():
+                out[name][f"{key}_ops_s"] = statistics.median(r["ops_s"] for r in rs)
+                out[name][f"{key}_p99_ms"] = statistics.median(r["p99_ms"] for r in rs)
+                for i, r in enumerate(rs):
+                    out[name][f"{key}_ops_s_round{i}"] = r["ops_s"]
+            shown = "  ".join(f"{name} " + "/".join(f"{r['ops_s']:.0f}" for r in rs)
+                              for name, rs in runs.items())  # fmt: skip
+            print(f"  mixed {key} ops/s by round: {shown}", flush=True)
+    return out
+
+
+async def measure_alone(server: Mailhub | Dovecot, args: argparse.Namespace) -> dict[str, float]:
+    """The measurements that load one server at a time: big-folder commands and IDLE."""
     out: dict[str, float] = {}
     if "big" in args.phases:
         out.update(await big_ops(server.port))
-        print(f"  big-folder ops done: {out}", flush=True)
-    for shared in (False, True) if "mixed" in args.phases else ():
-        for n in args.clients:
-            r = await mixed(server.port, n, args.seconds, shared)
-            key = f"{'shared' if shared else 'sep'}{n}"
-            out[f"{key}_ops_s"] = r["ops_s"]
-            out[f"{key}_p99_ms"] = r["p99_ms"]
-            print(f"  mixed {key}: {r}", flush=True)
+        print(f"  {server.name} big-folder ops done: {out}", flush=True)
     if args.idle and "idle" in args.phases:
         out.update(await idle_test(server.port, args.idle, server.pids))
         print(
-            f"  idle: {out['idle_kb_per_conn']:.0f} KB/conn, reach {out['idle_reach_all_s']:.2f}s",
+            f"  {server.name} idle: {out['idle_kb_per_conn']:.0f} KB/conn, "
+            f"reach {out['idle_reach_all_s']:.2f}s",
             flush=True,
         )
     return out
 
 
-def report(results: dict[str, dict[str, float]], clients: list[int]) -> str:
+def report(results: dict[str, dict[str, float]], clients: list[int], rounds: int) -> str:
     rows: list[tuple[str, str, bool]] = []
     for shared in ("sep", "shared"):
         for n in clients:
@@ -409,7 +433,12 @@ def report(results: dict[str, dict[str, float]], clients: list[int]) -> str:
         line = f"{label:44}" + "".join(f"{v:12.3f}" for v in values)
         if len(names) == 2 and values[1]:
             line += f"   {values[0] / values[1]:8.2f}"
+            each = [f"{key}_round{i}" for i in range(rounds)]
+            if all(k in results[n] for n in names for k in each):
+                ratios = [results[names[0]][k] / results[names[1]][k] for k in each]
+                line += "   (rounds: " + ", ".join(f"{r:.2f}" for r in ratios) + ")"
         out.append(line)
+    out.append("mixed ops/s are medians of the rounds; the ratio column divides the medians.")
     return "\n".join(out)
 
 
@@ -418,7 +447,8 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--env", type=int, default=10_000)
     parser.add_argument("--clients", default="1,10,50")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per mixed run")
+    parser.add_argument("--rounds", type=int, default=3, help="mixed runs per server")
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--only", choices=("mailhub", "dovecot"))
     parser.add_argument("--phases", default="big,mixed,idle", help="comma-separated subset")
@@ -446,14 +476,20 @@ def main() -> int:
         t = time.perf_counter()
         trees = build(base, args.big, args.env, max(args.clients))
         print(f"built mailboxes in {time.perf_counter() - t:.1f}s", flush=True)
-        for server in servers:
-            try:
+        try:
+            for server in servers:
                 server.start(trees)
-                print(f"measuring {server.name}...", flush=True)
-                results[server.name] = asyncio.run(measure(server, args))
-            finally:
+            if "mixed" in args.phases:
+                print(f"mixed workload, {args.rounds} rounds, servers taking turns", flush=True)
+                for name, values in asyncio.run(mixed_rounds(servers, args)).items():
+                    results.setdefault(name, {}).update(values)
+            for server in servers:
+                print(f"measuring {server.name} alone...", flush=True)
+                results.setdefault(server.name, {}).update(asyncio.run(measure_alone(server, args)))
+        finally:
+            for server in servers:
                 server.stop()
-        print(report(results, args.clients))
+        print(report(results, args.clients, args.rounds))
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
     finally:

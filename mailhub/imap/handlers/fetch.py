@@ -9,11 +9,14 @@ does not report them a second time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailhub.imap.fetching import Fetcher, FetchFailed, FetchOptions, vanished_uids
 from mailhub.imap.proto import Code
 from mailhub.imap.proto import commands as c
 from mailhub.imap.proto.responses import Tagged, VanishedResponse
 from mailhub.imap.session import CommandError, Session
+from mailhub.store.model import MessageInfo
 
 
 async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
@@ -47,7 +50,11 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
         ),
     )
     messages = view.messages
-    targets = ((s, messages[s - 1]) for s in seqs)
+    targets: Iterable[tuple[int, MessageInfo]]
+    if len(seqs) == len(messages):  # 1:* (the numbers are sorted and distinct)
+        targets = zip(seqs, messages, strict=True)
+    else:
+        targets = zip(seqs, [messages[s - 1] for s in seqs], strict=True)
     if fetcher.index_only:
         chunk: list[bytes] = []
         size = 0

@@ -70,7 +70,8 @@ class SearchResponse(Response):
     modseq: int | None = None
 
     def write(self, b: Builder) -> None:
-        b.raw(b"* SEARCH" + b"".join(b" %d" % n for n in self.numbers))
+        nums = self.numbers
+        b.raw(b"* SEARCH " + " ".join(map(str, nums)).encode("ascii") if nums else b"* SEARCH")
         if self.modseq is not None:
             b.raw(b" (MODSEQ %d)" % self.modseq)
         b.raw(b"\r\n")
