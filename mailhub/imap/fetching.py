@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -193,6 +194,51 @@ def vanished_uids(
     return sorted(u for u in set(expunged) if any(lo <= u <= hi for lo, hi in bounds))
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a FETCH attribute list asks for, worked out once per distinct list."""
+
+    atts: tuple[FetchAtt, ...]
+    names: tuple[str, ...]
+    steps: tuple[tuple[str, FetchAtt, int], ...]
+    prefixes: tuple[tuple[bytes, int], ...]  # (b"NAME ", fast-path code) per step
+    sets_seen: bool
+    wants_flags: bool
+    wants_modseq: bool
+    wants_structure: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_of(atts: tuple[FetchAtt, ...], uid_command: bool) -> _Plan:
+    """Memoised: a client sends the same few attribute lists all session long, and the
+    parse cache hands them over as the same tuples."""
+    seen: set[str] = set()
+    ordered: list[FetchAtt] = []
+    if uid_command:
+        ordered.append(FetchAtt("UID"))
+        seen.add("UID")
+    for att in atts:
+        name = _response_name(att)
+        if name not in seen:
+            seen.add(name)
+            ordered.append(att)
+    names = tuple(_response_name(a) for a in ordered)
+    steps = tuple(
+        (n, a, _FAST.get(a.name, 0) if a.section is None else 0)
+        for n, a in zip(names, ordered, strict=True)
+    )
+    return _Plan(
+        atts=tuple(ordered),
+        names=names,
+        steps=steps,
+        prefixes=tuple((name.encode("ascii") + b" ", fast) for name, _, fast in steps),
+        sets_seen=any(a.sets_seen for a in ordered),
+        wants_flags="FLAGS" in seen,
+        wants_modseq="MODSEQ" in seen,
+        wants_structure=any(a.name in _STRUCTURE and a.section is None for a in ordered),
+    )
+
+
 class Fetcher:
     """Produces the FETCH responses of one command. See the module docstring."""
 
@@ -204,28 +250,17 @@ class Fetcher:
     ) -> None:
         self.mailbox = mailbox
         self.options = opts = options or FetchOptions()
-        seen: set[str] = set()
-        ordered: list[FetchAtt] = []
-        if opts.uid_command:
-            ordered.append(FetchAtt("UID"))
-            seen.add("UID")
-        for att in atts:
-            name = _response_name(att)
-            if name not in seen:
-                seen.add(name)
-                ordered.append(att)
-        self.atts: tuple[FetchAtt, ...] = tuple(ordered)
-        self.names = tuple(_response_name(a) for a in self.atts)
+        plan = _plan_of(tuple(atts), opts.uid_command)
+        self.atts: tuple[FetchAtt, ...] = plan.atts
+        self.names = plan.names
         # (response name, attribute, fast-path code): index-only items skip the async path
-        self._plan = tuple(
-            (n, a, _FAST.get(a.name, 0) if a.section is None else 0)
-            for n, a in zip(self.names, self.atts, strict=True)
-        )
-        self.sets_seen = not opts.readonly and any(a.sets_seen for a in self.atts)
-        self.wants_flags = "FLAGS" in seen
-        self.wants_modseq = "MODSEQ" in seen
+        self._plan = plan.steps
+        self._prefixes = plan.prefixes
+        self.sets_seen = not opts.readonly and plan.sets_seen
+        self.wants_flags = plan.wants_flags
+        self.wants_modseq = plan.wants_modseq
         # BODY[...] is a section of the bytes, not the cached structure
-        self.wants_structure = any(a.name in _STRUCTURE and a.section is None for a in self.atts)
+        self.wants_structure = plan.wants_structure
         self.updated: dict[int, MessageInfo] = {}
         """UID -> new index entry, for messages whose \\Seen this FETCH set."""
         self.missing: list[int] = []
@@ -269,7 +304,7 @@ class Fetcher:
 
     async def _direct_batch(self, batch: list[tuple[int, MessageInfo]]) -> bytes:
         opts = self.options
-        plan = [(name.encode("ascii") + b" ", fast) for name, _, fast in self._plan]
+        plan = self._prefixes
         codes = {fast for _, fast in plan}
         needs_full = 6 in codes or 7 in codes
         needs_env = 5 in codes

@@ -225,6 +225,10 @@ class SelectedView:
         return FetchResponse(seq, tuple(items))  # type: ignore[arg-type]
 
     # -- pending changes -------------------------------------------------------------------
+    def has_updates(self) -> bool:
+        """Whether :meth:`updates` may have something to fold in or report."""
+        return bool(self._expunged) or self.sub.pending()
+
     async def updates(self, *, allow_expunge: bool) -> list[Response]:
         """Fold pending changes in; return the untagged responses to send now."""
         if not self._expunged and not self.sub.pending():

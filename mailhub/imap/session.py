@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from mailhub import __version__
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.imap.proto import Code, Command, CommandParser, Event, ResponseCode, State, spec_for
-from mailhub.imap.proto.responses import CapabilityResponse, Response, Tagged, Untagged, encode
+from mailhub.imap.proto.responses import CapabilityResponse, Response, Tagged, Untagged
 from mailhub.imap.proto.values import Builder, Piece
 
 if TYPE_CHECKING:
@@ -395,10 +395,11 @@ class Session:
         view = self.selected
         if view is not None and self.state is State.SELECTED and not self.closing:
             try:
-                allow = spec.breaks_seqs or not spec.uses_seqs
-                pending = await view.updates(allow_expunge=allow)
-                if pending:
-                    await self.send(*pending)
+                if view.has_updates():  # checked first: most commands find nothing new
+                    allow = spec.breaks_seqs or not spec.uses_seqs
+                    pending = await view.updates(allow_expunge=allow)
+                    if pending:
+                        await self.send(*pending)
             except Exception:
                 self.server_bug(cmd.tag, "mailbox updates")
             if view.gone:
@@ -409,7 +410,9 @@ class Session:
                 await self.send(
                     Untagged("OK", "Mailbox no longer exists", ResponseCode.of(Code.CLOSED))
                 )
-        await self.conn.write(encode(result, utf8=self.utf8))
+        b = Builder(self.utf8)  # a tagged reply never streams a body: straight to bytes
+        result.write(b)
+        self.conn.queue(bytes(b.buf))
         await self.conn.flush()
 
     async def _run(self, handler: Handler, cmd: Command, name: str) -> Tagged:

@@ -135,3 +135,36 @@ async def test_a_store_that_changes_nothing_needs_no_write_lock(account: Maildir
         [info.uid], FlagOp.ADD, frozenset({"\\Seen"}), unchanged_since=before - 1
     )
     assert not changed and failed == [info.uid]
+
+
+async def test_status_counts_follow_flag_changes(account: MaildirAccount) -> None:
+    """STATUS comes from counters kept up to date through flag stores, appends and
+    expunges; they always equal a full count of the folder."""
+    inbox = await account.open_mailbox("INBOX")
+    infos = await inbox.append(
+        [
+            NewMessage(message(f"m{i}"), flags=frozenset({"\\Seen"} if i % 2 else ()))
+            for i in range(8)
+        ]
+    )
+
+    async def check() -> None:
+        st = await inbox.status()
+        msgs = (await inbox.snapshot()).messages
+        assert st.messages == len(msgs)
+        assert st.unseen == sum("\\Seen" not in m.flags for m in msgs)
+        assert st.deleted == sum("\\Deleted" in m.flags for m in msgs)
+        assert st.size == sum(m.size for m in msgs)
+
+    await check()
+    for info in infos[:5]:
+        await inbox.store_flags([info.uid], FlagOp.ADD, frozenset({"\\Seen", "\\Deleted"}))
+        await check()
+    await inbox.store_flags([infos[0].uid], FlagOp.REPLACE, frozenset())
+    await check()
+    await inbox.store_flags([i.uid for i in infos], FlagOp.REMOVE, frozenset({"\\Seen"}))
+    await check()
+    await inbox.expunge([infos[1].uid, infos[2].uid])
+    await check()
+    await inbox.append([NewMessage(message("late"))])
+    await check()

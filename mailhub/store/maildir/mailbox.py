@@ -8,11 +8,9 @@ are published on the bus from the event loop thread (the bus is not thread-safe 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import contextlib
 import logging
-import operator
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,8 +34,6 @@ if TYPE_CHECKING:
     from mailhub.store.maildir.account import MaildirAccount
 
 log = logging.getLogger(__name__)
-_FLAGS_OF = operator.attrgetter("flags")
-_SIZE_OF = operator.attrgetter("size")
 
 # Writes the files of a batch (MULTIAPPEND, a delivery to many recipients) in parallel.
 _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="maildir-write")
@@ -136,7 +132,6 @@ class MaildirMailbox:
         self._sync_task: asyncio.Task[Sequence[Change]] | None = None
         self.watches: list[int] = []
         self._closed = False
-        self._status: tuple[tuple[object, int, int, int], MailboxStatus] | None = None
 
     @property
     def name(self) -> str:
@@ -231,29 +226,10 @@ class MaildirMailbox:
         await self.sync()
 
     async def status(self) -> MailboxStatus:
-        """Counted from the snapshot, and remembered until the folder changes: clients poll
+        """From the folder's counters, which flag changes keep up to date: clients poll
         STATUS, and a big folder is worth not walking each time."""
-        snap = await self.snapshot()
-        key = (snap.messages, snap.uid_next, snap.highest_modseq, snap.uidvalidity)
-        cached = self._status
-        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
-            return cached[1]
-        msgs = snap.messages
-        # map/attrgetter keep the per-message work in C (polled STATUS on a busy folder)
-        by_flags = collections.Counter(map(_FLAGS_OF, msgs))
-        unseen = sum(n for flags, n in by_flags.items() if flagmod.SEEN not in flags)
-        deleted = sum(n for flags, n in by_flags.items() if flagmod.DELETED in flags)
-        status = MailboxStatus(
-            len(msgs),
-            unseen,
-            snap.uid_next,
-            snap.uidvalidity,
-            snap.highest_modseq,
-            sum(map(_SIZE_OF, msgs)),
-            deleted,
-        )
-        self._status = (key, status)
-        return status
+        await self.snapshot()  # catches up with outside changes first
+        return self.core.status()
 
     # ---------------------------------------------------------------------- writes
     async def append(self, messages: Sequence[NewMessage]) -> list[MessageInfo]:

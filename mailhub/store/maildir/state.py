@@ -8,6 +8,8 @@ so a snapshot is usually a plain copy of the values.
 
 from __future__ import annotations
 
+import collections
+import operator
 import os
 import threading
 from pathlib import Path
@@ -46,6 +48,9 @@ class FolderState:
         self.by_base: dict[str, int] = {}
         self._ordered = True
         self._snapshot: tuple[MessageInfo, ...] | None = None
+        # (unseen, deleted, total size), counted once and then kept up to date through flag
+        # changes, so a polled STATUS costs nothing per message; None = count again.
+        self._counts: tuple[int, int, int] | None = None
         self._flagsets: dict[str, frozenset[str]] = {"": frozenset()}
         self.needs_full_scan = False
         # Names this process is renaming into place right now (worker thread), so the
@@ -73,16 +78,22 @@ class FolderState:
         self.names[uid] = rel
         self.by_base[base_of(rel)] = uid
         self._snapshot = None
+        self._counts = None
         return info
 
     def forget(self, uid: int) -> None:
         if self.infos.pop(uid, None) is not None:
             self.by_base.pop(base_of(self.names.pop(uid)), None)
             self._snapshot = None
+            self._counts = None
 
     def set_info(self, info: MessageInfo) -> None:
+        old = self.infos.get(info.uid)
         self.infos[info.uid] = info
         self._snapshot = None
+        counts = self._counts
+        if counts is not None:
+            self._counts = None if old is None else _recounted(counts, old, info)
 
     def clear(self) -> None:
         self.infos.clear()
@@ -90,6 +101,7 @@ class FolderState:
         self.by_base.clear()
         self._ordered = True
         self._snapshot = None
+        self._counts = None
 
     # ------------------------------------------------------------------ reading
     def snapshot(self) -> Snapshot:
@@ -104,14 +116,12 @@ class FolderState:
             )
 
     def status(self) -> MailboxStatus:
-        snap = self.snapshot()
-        unseen = deleted = size = 0
-        for info in snap.messages:
-            size += info.size
-            if flagmod.SEEN not in info.flags:
-                unseen += 1
-            if flagmod.DELETED in info.flags:
-                deleted += 1
+        with self.lock:
+            snap = self.snapshot()
+            counts = self._counts
+            if counts is None:
+                counts = self._counts = _count(snap.messages)
+        unseen, deleted, size = counts
         return MailboxStatus(
             len(snap.messages),
             unseen,
@@ -172,3 +182,27 @@ class FolderState:
             current = self.current_name(uid)
             if current is not None:
                 os.unlink(os.path.join(self.path, current))
+
+
+_FLAGS_OF = operator.attrgetter("flags")
+_SIZE_OF = operator.attrgetter("size")
+
+
+def _count(messages: tuple[MessageInfo, ...]) -> tuple[int, int, int]:
+    """(unseen, deleted, total size); map/Counter keep the per-message work in C."""
+    by_flags = collections.Counter(map(_FLAGS_OF, messages))
+    unseen = sum(n for flags, n in by_flags.items() if flagmod.SEEN not in flags)
+    deleted = sum(n for flags, n in by_flags.items() if flagmod.DELETED in flags)
+    return unseen, deleted, sum(map(_SIZE_OF, messages))
+
+
+def _recounted(
+    counts: tuple[int, int, int], old: MessageInfo, new: MessageInfo
+) -> tuple[int, int, int]:
+    """``counts`` after one message changed from ``old`` to ``new``."""
+    unseen, deleted, size = counts
+    seen = flagmod.SEEN
+    unseen += (seen in old.flags) - (seen in new.flags)
+    gone = flagmod.DELETED
+    deleted += (gone in new.flags) - (gone in old.flags)
+    return unseen, deleted, size + new.size - old.size

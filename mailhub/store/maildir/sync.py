@@ -484,6 +484,7 @@ class FolderSync(FolderState):
         self.names.update(zip(uids, rels, strict=True))
         self.by_base.update(zip(bases, uids, strict=True))
         self._snapshot = None
+        self._counts = None
         return added
 
     def _assign_uids(
