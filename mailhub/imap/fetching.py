@@ -41,6 +41,7 @@ from mailhub.imap.fetch_items import (
     range_chunks,
     read_prefix,
 )
+from mailhub.imap.line_blocks import encode_in_blocks
 from mailhub.imap.proto.codes import Code, ResponseCode
 from mailhub.imap.proto.fetch import FetchAtt, Section
 from mailhub.imap.proto.responses import FetchResponse, fetch_flags, fetch_internaldate
@@ -394,12 +395,18 @@ class Fetcher:
         with contextlib.suppress(MailError):
             await self.mailbox.set_cached_many(CACHE_KEY, writes)
 
-    def encode_index_only(self, targets: Iterable[tuple[int, MessageInfo]]) -> Iterator[bytes]:
+    def encode_index_only(
+        self,
+        targets: Iterable[tuple[int, MessageInfo]],
+        whole: Sequence[MessageInfo] | None = None,
+    ) -> Iterator[bytes]:
         """The wire bytes of an index-only FETCH, a message or a slice of messages at a time.
 
         Byte-for-byte what :meth:`responses` + ``FetchResponse.write`` produce, about ten
         times faster: ``UID FETCH 1:* (FLAGS)`` over 100,000 messages is what every sync
-        client sends on every connect.
+        client sends on every connect. ``whole`` is the session's message list when the
+        targets are all of it (``1:*``): the lines of unchanged blocks are then reused
+        (:mod:`mailhub.imap.line_blocks`).
         """
         opts = self.options
         changedsince = opts.changedsince
@@ -426,6 +433,26 @@ class Fetcher:
                 return _flags_raw(flags, True).data
 
             get = flag_bytes.get
+            if whole is not None and rec is None:
+
+                def encode_block(first: int, block: Sequence[MessageInfo]) -> bytes:
+                    seqs = range(first, first + len(block))
+                    if codes == (1, 2):
+                        return b"".join(
+                            [
+                                fmt % (seq, i.uid, get(i.flags) or plain(i.flags))
+                                for seq, i in zip(seqs, block, strict=True)
+                            ]
+                        )
+                    return b"".join(
+                        [
+                            fmt % (seq, get(i.flags) or plain(i.flags))
+                            for seq, i in zip(seqs, block, strict=True)
+                        ]
+                    )
+
+                yield from encode_in_blocks(self.mailbox, fmt, whole, encode_block)
+                return
             it = iter(targets)
             while chunk := list(itertools.islice(it, _LINES_PER_CHUNK)):
                 if rec is not None:

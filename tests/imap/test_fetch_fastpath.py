@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from mailhub.imap.fetching import Fetcher, FetchOptions
+from mailhub.imap.line_blocks import BLOCK
 from mailhub.imap.proto.parser import CommandParser
 from mailhub.imap.proto.responses import Builder
+from mailhub.store.flags import FlagOp
 from mailhub.store.maildir import MaildirMailstore
 from mailhub.store.model import NewMessage
 
@@ -49,10 +51,12 @@ async def test_fast_path_matches_general_path(tmp_path: Path, items: tuple[str, 
             fast = Fetcher(inbox, cmd.atts, opts)  # type: ignore[attr-defined]
             assert fast.index_only
             quick = b"".join(fast.encode_index_only(targets))
+            whole = b"".join(fast.encode_index_only(targets, list(snap.messages)))
             general = Builder(False)
             async for resp in Fetcher(inbox, cmd.atts, opts).responses(targets):  # type: ignore[attr-defined]
                 resp.write(general)
             assert quick == bytes(general.buf), (uid_cmd, condstore, since, recent)
+            assert whole == quick, (uid_cmd, condstore, since, recent)
     finally:
         await store.close()
 
@@ -120,3 +124,41 @@ def test_body_sections_do_not_look_up_the_structure_cache() -> None:
     cmd = _atts(("BODY.PEEK[]",), False)
     fetcher = Fetcher(None, cmd.atts, FetchOptions())  # type: ignore[arg-type,attr-defined]
     assert not fetcher.wants_structure and not fetcher.direct
+
+
+async def test_reused_blocks_follow_every_change(tmp_path: Path) -> None:
+    """``1:*`` FLAGS lines come from kept blocks; after flag changes in some blocks, an
+    expunge (sequence numbers move) and new mail, every answer still equals a fresh
+    encoding of the same messages."""
+    store = MaildirMailstore(tmp_path)
+    try:
+        account = await store.open_account("blocks@example.org")
+        inbox = await account.open_mailbox("INBOX")
+        await inbox.append(
+            [NewMessage(f"Subject: {i}\n\nx\n".encode()) for i in range(3 * BLOCK + 5)]
+        )
+
+        async def check() -> None:
+            messages = list((await inbox.snapshot()).messages)
+            targets = list(enumerate(messages, 1))
+            for uid_cmd in (False, True):
+                cmd = _atts(("FLAGS",), uid_cmd)
+                fetcher = Fetcher(inbox, cmd.atts, FetchOptions(uid_command=uid_cmd))  # type: ignore[attr-defined]
+                fresh = b"".join(fetcher.encode_index_only(targets))
+                first = list(fetcher.encode_index_only(targets, messages))
+                again = list(fetcher.encode_index_only(targets, messages))
+                assert b"".join(first) == b"".join(again) == fresh
+                assert all(a is b for a, b in zip(first, again, strict=True))  # kept, not redone
+
+        await check()
+        uids = [m.uid for m in (await inbox.snapshot()).messages]
+        await inbox.store_flags([uids[3], uids[BLOCK + 7]], FlagOp.ADD, frozenset({"\\Seen"}))
+        await check()
+        await inbox.store_flags([uids[3]], FlagOp.REPLACE, frozenset({"Work"}))
+        await check()
+        await inbox.expunge([uids[0]])
+        await check()
+        await inbox.append([NewMessage(b"Subject: late\n\nx\n")])
+        await check()
+    finally:
+        await store.close()

@@ -51,14 +51,15 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
     )
     messages = view.messages
     targets: Iterable[tuple[int, MessageInfo]]
-    if len(seqs) == len(messages):  # 1:* (the numbers are sorted and distinct)
+    whole = len(seqs) == len(messages)  # 1:* (the numbers are sorted and distinct)
+    if whole:
         targets = zip(seqs, messages, strict=True)
     else:
         targets = zip(seqs, [messages[s - 1] for s in seqs], strict=True)
     if fetcher.index_only:
         chunk: list[bytes] = []
         size = 0
-        for line in fetcher.encode_index_only(targets):
+        for line in fetcher.encode_index_only(targets, messages if whole else None):
             chunk.append(line)
             size += len(line)
             if size >= 65536:
