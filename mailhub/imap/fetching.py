@@ -433,28 +433,9 @@ class Fetcher:
                 return _flags_raw(flags, True).data
 
             get = flag_bytes.get
-            if whole is not None and rec is None:
 
-                def encode_block(first: int, block: Sequence[MessageInfo]) -> bytes:
-                    seqs = range(first, first + len(block))
-                    if codes == (1, 2):
-                        return b"".join(
-                            [
-                                fmt % (seq, i.uid, get(i.flags) or plain(i.flags))
-                                for seq, i in zip(seqs, block, strict=True)
-                            ]
-                        )
-                    return b"".join(
-                        [
-                            fmt % (seq, get(i.flags) or plain(i.flags))
-                            for seq, i in zip(seqs, block, strict=True)
-                        ]
-                    )
-
-                yield from encode_in_blocks(self.mailbox, fmt, whole, encode_block)
-                return
-            it = iter(targets)
-            while chunk := list(itertools.islice(it, _LINES_PER_CHUNK)):
+            def lines(chunk: list[tuple[int, MessageInfo]]) -> list[bytes]:
+                """One bytes object per message of ``chunk``, in a list comprehension."""
                 if rec is not None:
                     flag_list = [
                         recent(i.flags) if rec(i.uid) else (get(i.flags) or plain(i.flags))
@@ -463,16 +444,25 @@ class Fetcher:
                 else:
                     flag_list = [get(i.flags) or plain(i.flags) for _, i in chunk]
                 if codes == (1, 2):
-                    yield b"".join(
-                        [
-                            fmt % (seq, info.uid, fb)
-                            for (seq, info), fb in zip(chunk, flag_list, strict=True)
-                        ]
-                    )
-                else:
-                    yield b"".join(
-                        [fmt % (seq, fb) for (seq, _), fb in zip(chunk, flag_list, strict=True)]
-                    )
+                    return [
+                        fmt % (seq, info.uid, fb)
+                        for (seq, info), fb in zip(chunk, flag_list, strict=True)
+                    ]
+                return [fmt % (seq, fb) for (seq, _), fb in zip(chunk, flag_list, strict=True)]
+
+            if whole is not None:
+
+                def encode_block(first: int, block: Sequence[MessageInfo]) -> bytes:
+                    seqs = range(first, first + len(block))
+                    return b"".join(lines(list(zip(seqs, block, strict=True))))
+
+                # \\Recent is fixed for a session's messages: its set is part of the key
+                variant = None if rec is None else getattr(rec, "__self__", rec)
+                yield from encode_in_blocks(self.mailbox, fmt, whole, encode_block, variant)
+                return
+            it = iter(targets)
+            while chunk := list(itertools.islice(it, _LINES_PER_CHUNK)):
+                yield b"".join(lines(chunk))
             return
         for seq, info in targets:
             if changedsince is not None and info.modseq <= changedsince:

@@ -26,7 +26,7 @@ BLOCK = 64
 MAX_BLOCKS = 4096  # per folder and line format: 262,144 messages, then it starts again
 
 Block = tuple[MessageInfo, ...]
-_kept: WeakKeyDictionary[object, dict[tuple[bytes, int], tuple[Block, bytes]]]
+_kept: WeakKeyDictionary[object, dict[tuple[bytes, int, int], tuple[object, Block, bytes]]]
 _kept = WeakKeyDictionary()
 
 
@@ -35,24 +35,27 @@ def encode_in_blocks(
     line_format: bytes,
     messages: Sequence[MessageInfo],
     encode: Callable[[int, Block], bytes],
+    variant: object = None,
 ) -> Iterator[bytes]:
     """The lines of ``messages`` (sequence numbers 1..n), a block at a time.
 
     ``encode(first_seq, block)`` makes a block's bytes on a miss; ``line_format`` tells
-    apart the line shapes (``UID FETCH`` vs ``FETCH``) kept for one ``owner``.
+    apart the line shapes (``UID FETCH`` vs ``FETCH``) kept for one ``owner``. ``variant``
+    is anything else the lines depend on, compared by identity (a session's fixed set of
+    \\Recent UIDs); an entry holds it, so its identity cannot be reused meanwhile.
     """
     kept = _kept.get(owner)
     if kept is None:
         kept = _kept[owner] = {}
     for start in range(0, len(messages), BLOCK):
         block = tuple(messages[start : start + BLOCK])
-        key = (line_format, start)
+        key = (line_format, start, id(variant))
         hit = kept.get(key)
-        if hit is not None and hit[0] == block:
-            yield hit[1]
+        if hit is not None and hit[0] is variant and hit[1] == block:
+            yield hit[2]
             continue
         data = encode(start + 1, block)
         if len(kept) >= MAX_BLOCKS:
             kept.clear()
-        kept[key] = (block, data)
+        kept[key] = (variant, block, data)
         yield data

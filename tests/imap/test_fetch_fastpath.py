@@ -141,9 +141,11 @@ async def test_reused_blocks_follow_every_change(tmp_path: Path) -> None:
         async def check() -> None:
             messages = list((await inbox.snapshot()).messages)
             targets = list(enumerate(messages, 1))
-            for uid_cmd in (False, True):
+            recent = {m.uid for m in messages[::3]}
+            for uid_cmd, rec in itertools.product((False, True), (None, recent.__contains__)):
                 cmd = _atts(("FLAGS",), uid_cmd)
-                fetcher = Fetcher(inbox, cmd.atts, FetchOptions(uid_command=uid_cmd))  # type: ignore[attr-defined]
+                opts = FetchOptions(uid_command=uid_cmd, is_recent=rec)
+                fetcher = Fetcher(inbox, cmd.atts, opts)  # type: ignore[attr-defined]
                 fresh = b"".join(fetcher.encode_index_only(targets))
                 first = list(fetcher.encode_index_only(targets, messages))
                 again = list(fetcher.encode_index_only(targets, messages))
