@@ -40,9 +40,10 @@ async def run_search(
     key = criteria if criteria is not None else sk.AllKey()
     if uses_modseq(key):
         session.condstore_used = True
-    ctx = SearchContext(view.messages, saved=session.searchres, recent=_Recent(view))
+    messages = view.messages
+    ctx = SearchContext(messages, saved=session.searchres, recent=_Recent(view))
     seqs = await search(view.mailbox, key, ctx)
-    return [(s, view.info(s)) for s in seqs]
+    return [(s, messages[s - 1]) for s in seqs]
 
 
 def result_modseq(
@@ -81,7 +82,7 @@ def save_and_options(
 async def handle_search(session: Session, cmd: c.Search) -> Tagged:
     """RFC 9051 §6.4.4 / RFC 4731 §3.1 / RFC 5182 §2."""
     found = await run_search(session, cmd.criteria)
-    numbers = [info.uid if cmd.uid else seq for seq, info in found]
+    numbers = [info.uid for _, info in found] if cmd.uid else [seq for seq, _ in found]
     modseq = result_modseq(cmd.criteria, found)
     opts = cmd.return_opts
     if opts is None and session.rev2:
