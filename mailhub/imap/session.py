@@ -410,9 +410,12 @@ class Session:
                 await self.send(
                     Untagged("OK", "Mailbox no longer exists", ResponseCode.of(Code.CLOSED))
                 )
-        b = Builder(self.utf8)  # a tagged reply never streams a body: straight to bytes
+        b = Builder(self.utf8)  # a tagged reply streams no body: straight to bytes
         result.write(b)
-        self.conn.queue(bytes(b.buf))
+        if b.pieces:
+            await self.conn.write(b.finish())
+        else:
+            self.conn.queue(bytes(b.buf))
         await self.conn.flush()
 
     async def _run(self, handler: Handler, cmd: Command, name: str) -> Tagged:
