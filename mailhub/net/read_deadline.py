@@ -45,7 +45,7 @@ class ReadDeadline:
             if timer is not None:
                 timer.cancel()
             self._timer = self._loop.call_at(deadline, self._check)
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         assert task is not None
         self._reader = task
         self._expired = False
