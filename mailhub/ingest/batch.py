@@ -34,8 +34,10 @@ MAX_BATCH = 64
 
 @dataclass(eq=False, slots=True)
 class _Entry:
-    prepare: asyncio.Task[PreparedMessage]  # write + fsync of the message's temporary file
+    ready: asyncio.Future[None]  # done once the prepare finished, well or not
     future: asyncio.Future[MessageInfo]  # what the delivering connection waits for
+    prepared: PreparedMessage | None = None
+    failure: BaseException | None = None
 
 
 @dataclass(eq=False)
@@ -58,36 +60,43 @@ class GroupCommit:
         queue = self._queues.get(key)
         if queue is None or queue.mailbox is not mailbox:
             queue = self._queues[key] = _Queue(mailbox)
-        entry = _Entry(loop.create_task(mailbox.prepare(message)), loop.create_future())
-        queue.pending.append(entry)
+        entry = _Entry(loop.create_future(), loop.create_future())
+        queue.pending.append(entry)  # its place in the queue is its place in UID order
         if queue.task is None:
             queue.task = loop.create_task(self._drain(key, queue))
+        try:
+            entry.prepared = await mailbox.prepare(message)
+        except asyncio.CancelledError:
+            entry.future.cancel()  # nobody will wait for the outcome
+            raise
+        except Exception as exc:  # answered in queue order, like every other outcome
+            entry.failure = exc
+        finally:
+            entry.ready.set_result(None)
         return await entry.future
 
     async def _drain(self, key: tuple[str, str], queue: _Queue) -> None:
         try:
             while queue.pending:
-                head = queue.pending[0].prepare
+                head = queue.pending[0].ready
                 if not head.done():
-                    await asyncio.wait((head,))
+                    await head
                 batch = queue.committing
-                while queue.pending and len(batch) < MAX_BATCH and queue.pending[0].prepare.done():
+                while queue.pending and len(batch) < MAX_BATCH and queue.pending[0].ready.done():
                     batch.append(queue.pending.popleft())
                 ready = []
                 for entry in batch:
-                    failure = _prepare_failure(entry.prepare)
-                    if failure is None:
+                    if entry.prepared is not None:
                         ready.append(entry)
                     else:
-                        _settle(entry.future, exc=failure)
+                        _settle(entry.future, exc=entry.failure or _interrupted())
                 if ready:
                     await self._commit(queue.mailbox, ready)
                 batch.clear()
         except BaseException as exc:  # cancelled at shutdown: nobody may wait forever
-            failure = MailError(MailErrorKind.TEMP, "delivery interrupted")
             for entry in [*queue.committing, *queue.pending]:
-                _settle(entry.future, exc=failure)
-                entry.prepare.add_done_callback(_discarder(queue.mailbox))
+                _settle(entry.future, exc=_interrupted())
+                entry.ready.add_done_callback(_discarder(queue.mailbox, entry))
             queue.committing.clear()
             queue.pending.clear()
             if not isinstance(exc, Exception):
@@ -98,7 +107,7 @@ class GroupCommit:
                 del self._queues[key]
 
     async def _commit(self, mailbox: Mailbox, batch: list[_Entry]) -> None:
-        prepared = [entry.prepare.result() for entry in batch]
+        prepared = [entry.prepared for entry in batch if entry.prepared is not None]
         try:
             infos = await mailbox.commit(prepared)
         except Exception as exc:
@@ -113,19 +122,17 @@ class GroupCommit:
             _settle(entry.future, info=info)
 
 
-def _prepare_failure(task: asyncio.Task[PreparedMessage]) -> BaseException | None:
-    if task.cancelled():
-        return MailError(MailErrorKind.TEMP, "delivery interrupted")
-    return task.exception()
+def _interrupted() -> MailError:
+    return MailError(MailErrorKind.TEMP, "delivery interrupted")
 
 
-def _discarder(mailbox: Mailbox) -> Callable[[asyncio.Task[PreparedMessage]], None]:
-    """A done-callback that removes a prepared file nobody will commit (a no-op for one that
-    failed, or that was committed or discarded already)."""
+def _discarder(mailbox: Mailbox, entry: _Entry) -> Callable[[asyncio.Future[None]], None]:
+    """A done-callback that removes a prepared file nobody will commit (the store skips one
+    that was committed or discarded already)."""
 
-    def discard(task: asyncio.Task[PreparedMessage]) -> None:
-        if _prepare_failure(task) is None:
-            mailbox.discard([task.result()])
+    def discard(_: asyncio.Future[None]) -> None:
+        if entry.prepared is not None:
+            mailbox.discard([entry.prepared])
 
     return discard
 

@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from mailhub.store import flags as flagmod
 from mailhub.store.api import PreparedMessage
 from mailhub.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from mailhub.store.maildir import _fs, filename
+from mailhub.store.maildir._threads import ThreadRunner
 from mailhub.store.maildir.folder import FolderCore, Prepared, crlf_size_of, to_lf
 from mailhub.store.maildir.state import base_of
 from mailhub.store.model import (
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # Writes the files of a batch (MULTIAPPEND, a delivery to many recipients) in parallel.
 _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="maildir-write")
+# The two steps of a pipelined delivery (``prepare``/``commit``): lean threads, see _threads.
+_PREPARERS = ThreadRunner(8, "maildir-prepare")
+_COMMITTERS = ThreadRunner(4, "maildir-commit")
 
 # Below this size a message is read on the event loop: a thread hop costs more than the read
 # (measured by bench/store.py's "read" figures).
@@ -146,12 +151,10 @@ def _write_error(exc: OSError) -> MailError:
     return MailError(MailErrorKind.TEMP, f"could not store the message: {exc}")
 
 
-def _remove_written(job: concurrent.futures.Future[Prepared]) -> None:
-    """Done-callback of a prepare whose caller went away: remove the file it wrote."""
-    if job.cancelled() or job.exception() is not None:
-        return
+def _remove(item: Prepared) -> None:
+    """A file prepared for a caller that went away: nobody will commit it."""
     with contextlib.suppress(OSError):
-        os.unlink(job.result().tmp_path)
+        os.unlink(item.tmp_path)
 
 
 class MaildirMailbox:
@@ -352,13 +355,8 @@ class MaildirMailbox:
     async def prepare(self, message: NewMessage) -> PreparedFile:
         """Write and fsync ``message`` in ``tmp/`` on a writer thread (no folder lock, no
         index): many of these run at once, and while the folder commits earlier ones."""
-        job = _WRITERS.submit(self._prepare_blocking, message)
-        try:
-            item = await asyncio.wrap_future(job)
-        except asyncio.CancelledError:
-            # The write may be running and cannot be stopped; nobody will commit it.
-            job.add_done_callback(_remove_written)
-            raise
+        # A cancelled caller cannot stop a running write: the file is then removed once written.
+        item = await _PREPARERS.run(partial(self._prepare_blocking, message), orphan=_remove)
         return PreparedFile(self, item)
 
     def _prepare_blocking(self, message: NewMessage) -> Prepared:
@@ -405,7 +403,7 @@ class MaildirMailbox:
     ) -> list[MessageInfo]:
         items = [f.item for f in files]
         try:
-            infos = await asyncio.to_thread(self._commit_blocking, items, into_new)
+            infos = await _COMMITTERS.run(partial(self._commit_blocking, items, into_new))
         except BaseException:
             for f in files:
                 f.state = _READY
