@@ -106,7 +106,7 @@ def read_range(path: Path, offset: int, length: int) -> bytes:
         return fh.read(length)
 
 
-def sweep_tmp(tmp_dir: Path) -> int:
+def sweep_tmp(tmp_dir: Path, now: float | None = None) -> int:
     """Remove files in ``tmp/`` that no writer will ever rename into place; returns how many.
 
     Why: a message written to ``tmp/`` (a prepared delivery, an APPEND in progress) is
@@ -117,7 +117,7 @@ def sweep_tmp(tmp_dir: Path) -> int:
     Directories (an account's deleted-folder graveyard in INBOX's ``tmp/``) are left alone.
     """
     removed = 0
-    now = time.time()
+    now = time.time() if now is None else now
     try:
         entries = list(os.scandir(tmp_dir))
     except FileNotFoundError:
