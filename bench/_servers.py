@@ -125,17 +125,7 @@ class MailhubServer:
             args += [flag, str(self.port if flag == self.listener else 0)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.log = open(self.dir / "serve.log", "wb")  # noqa: SIM115
-        # A session of its own, as Dovecot has (its master daemonizes with setsid) and as a
-        # service has under an init system: with the kernel's autogroup scheduling, each
-        # session gets an equal share of a busy machine, so a server left in the benchmark's
-        # session would share one share with the client driving it while Dovecot has its own.
-        self.proc = subprocess.Popen(
-            args,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait_port(self.port, self.proc)
 
     def stop(self) -> None:

@@ -1,6 +1,7 @@
 """The async face of an open Maildir folder (implements ``store.api.Mailbox``).
 
-Blocking work runs on worker threads through ``asyncio.to_thread``: never a whole protocol
+Blocking work runs on worker threads (``asyncio.to_thread``; the two delivery steps on the
+store's own lean pool, see ``_threads``): never a whole protocol
 command, only the folder's own file and index calls. After each mutation the change records
 are published on the bus from the event loop thread (the bus is not thread-safe by design).
 """
