@@ -146,3 +146,25 @@ def test_sweep_removes_foreign_files_untouched_for_36_hours(tmp_path: Path) -> N
     later = fresh.stat().st_ctime + _fs.STALE_TMP_SECONDS + 1
     assert _fs.sweep_tmp(tmp_path, now=later) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_cancelled_prepare_removes_the_file_it_was_writing(account: MaildirAccount) -> None:
+    """The caller of ``prepare`` went away (its task was cancelled) while the write ran on a
+    thread: nobody will commit or discard that file, so the store removes it itself."""
+    inbox = await account.open_mailbox("INBOX")
+    big = message("big") + b"z" * 20_000_000  # long enough to cancel while it is written
+    task = asyncio.get_running_loop().create_task(inbox.prepare(NewMessage(big)))
+    tmp = account.root / "tmp"
+    for _ in range(2000):  # until the write has started
+        if _files(tmp):
+            break
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(500):
+        if not _files(tmp):
+            break
+        await asyncio.sleep(0.01)
+    assert _files(tmp) == []
+    assert (await inbox.snapshot()).messages == ()

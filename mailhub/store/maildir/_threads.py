@@ -55,20 +55,23 @@ class ThreadRunner:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self._size:
+            # A thread waiting for work takes this job; otherwise start one, up to the limit.
+            if self._idle <= self._jobs.qsize() and len(self._threads) < self._size:
                 thread = threading.Thread(
                     target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
                 )
                 self._threads.append(thread)
                 thread.start()
-            elif self._idle:
-                self._idle -= 1  # an idle thread will take this job
         self._jobs.put((loop, future, call, orphan))
         return future
 
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._idle += 1
             loop, future, call, orphan = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
             try:
                 result = call()
             except BaseException as exc:  # handed to the waiting coroutine
@@ -76,8 +79,6 @@ class ThreadRunner:
             else:
                 _deliver(loop, _succeed, future, (result, orphan))
             del loop, future, call, orphan
-            with self._lock:
-                self._idle += 1
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
