@@ -44,13 +44,15 @@ def _tmp_files(srv: IngestServer, address: str) -> list[str]:
 
 def test_a_later_message_never_overtakes_one_still_being_written(server: IngestServer) -> None:
     """A big message's file takes long to write; a small one that arrives meanwhile is ready
-    first, but must wait: UIDs are given in arrival order."""
+    first, but must wait: UIDs are given in arrival order. Other senders keep the folder's
+    queue busy, so the big one goes through the pipeline (not the lone-delivery path)."""
     alice = f"alice@{DOMAIN}"
     tmp = account_dir(server.settings.data_dir / "mail", alice) / "tmp"
     big = message("big", body=("y" * 998 + "\r\n") * 12000)  # 12 MB: slow to write
     with server.lmtp() as lmtp:  # creates the account's Maildir
         assert lmtp.sendmail("s@remote.test", [alice], message("first")) == {}
     results: dict[str, int] = {}
+    stop = threading.Event()
 
     def send(name: str, data: bytes) -> None:
         with server.lmtp() as client:
@@ -61,18 +63,42 @@ def test_a_later_message_never_overtakes_one_still_being_written(server: IngestS
             assert code == 250, reply
             results[name] = _uid_of(reply)
 
-    for _ in range(3):
-        results.clear()
-        slow = threading.Thread(target=send, args=("big", big))
-        slow.start()
-        deadline = time.monotonic() + 30
-        while not any(e.is_file() for e in os.scandir(tmp)):  # the big file is being written
-            assert time.monotonic() < deadline, "the big message never reached the store"
-            time.sleep(0.001)
-        send("small", message("small"))
-        slow.join(60)
-        assert results["big"] < results["small"], results
+    def flood(n: int) -> None:
+        with server.lmtp() as client:
+            client.ehlo("sender.test")
+            while not stop.is_set():
+                assert client.sendmail("s@remote.test", [alice], message(f"f{n}")) == {}
+
+    flooders = [threading.Thread(target=flood, args=(n,)) for n in range(4)]
+    for t in flooders:
+        t.start()
+    try:
+        for _ in range(3):
+            results.clear()
+            slow = threading.Thread(target=send, args=("big", big))
+            slow.start()
+            deadline = time.monotonic() + 30
+            while not _big_file_in(tmp):  # the big file is being written
+                assert time.monotonic() < deadline, "the big message never reached the store"
+                time.sleep(0.001)
+            send("small", message("small"))
+            slow.join(60)
+            assert results["big"] < results["small"], results
+    finally:
+        stop.set()
+        for t in flooders:
+            t.join(30)
     assert _tmp_files(server, alice) == []
+
+
+def _big_file_in(tmp: Path) -> bool:
+    for entry in os.scandir(tmp):
+        try:
+            if entry.is_file() and entry.stat().st_size > 1_000_000:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def test_concurrent_senders_get_distinct_rising_uids(server: IngestServer) -> None:
