@@ -48,6 +48,19 @@ class MessageSource(Protocol):
         """The CRLF form in pieces, so a 50 MB message is never held whole in memory."""
 
 
+class PreparedMessage(Protocol):
+    """A message written durably to a private temporary place of one folder, not yet stored.
+
+    It has no UID and no reader can see it. ``Mailbox.commit`` stores it (or
+    ``Mailbox.discard`` drops it); one that is never committed was never acknowledged, and
+    the store removes what a crash left behind when it next opens the folder.
+    """
+
+    @property
+    def size(self) -> int:
+        """The bytes it will take in the store (what quota counts once it is committed)."""
+
+
 class Mailbox(Protocol):
     """An open folder of one account.
 
@@ -81,6 +94,30 @@ class Mailbox(Protocol):
 
         Files land in the Maildir's ``new/``, where other Maildir readers expect new mail.
         """
+
+    async def prepare(self, message: NewMessage) -> PreparedMessage:
+        """First half of ``deliver``: write ``message`` to a temporary file and fsync it.
+
+        Why split: the file write and its fsync are most of a delivery's time and need no
+        lock, so a frontend can start them as soon as a message is complete, while earlier
+        messages of the same folder are still being committed. Nothing is visible and no
+        quota is taken until ``commit``.
+        """
+
+    async def commit(
+        self, prepared: Sequence[PreparedMessage], *, into_new: bool = True
+    ) -> list[MessageInfo]:
+        """Second half of ``deliver`` (``into_new=False``: of ``append``): give the prepared
+        messages UIDs in the given order and move them into place, durably, in one step.
+
+        All or nothing, like ``append``: on failure (quota, I/O) nothing was stored and every
+        prepared message stays prepared, so the caller can commit them again one at a time
+        or ``discard`` them. A message committed once cannot be committed again.
+        """
+
+    def discard(self, prepared: Sequence[PreparedMessage]) -> None:
+        """Remove prepared messages that will not be committed (one unlink each; messages
+        already committed or discarded are skipped)."""
 
     async def store_flags(
         self,

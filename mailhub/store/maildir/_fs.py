@@ -12,9 +12,16 @@ import contextlib
 import errno
 import itertools
 import os
+import time
 from pathlib import Path
 
+from mailhub.store.maildir import filename
+
 _tmp_counter = itertools.count()
+
+# The Maildir convention (qmail's maildir(5), Dovecot): a file in tmp/ untouched this long was
+# abandoned by whatever program wrote it.
+STALE_TMP_SECONDS = 36 * 3600
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -97,6 +104,48 @@ def read_range(path: Path, offset: int, length: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(offset)
         return fh.read(length)
+
+
+def sweep_tmp(tmp_dir: Path, now: float | None = None) -> int:
+    """Remove files in ``tmp/`` that no writer will ever rename into place; returns how many.
+
+    Why: a message written to ``tmp/`` (a prepared delivery, an APPEND in progress) is
+    acknowledged only after it was renamed into ``new/`` or ``cur/``, so a file its writer
+    left behind was never acknowledged to anyone. Files named by ``filename.unique()`` on this
+    host are removed as soon as their process is gone; any other file once its status has not
+    changed for ``STALE_TMP_SECONDS`` (ctime: a writer setting an old mtime does not count).
+    Directories (an account's deleted-folder graveyard in INBOX's ``tmp/``) are left alone.
+    """
+    removed = 0
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            pid = filename.writer_pid(entry.name)
+            abandoned = pid is not None and not _process_exists(pid)
+            if abandoned or now - entry.stat(follow_symlinks=False).st_ctime > STALE_TMP_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process
+        return True
+    return True
 
 
 def is_disk_full(exc: OSError) -> bool:

@@ -43,6 +43,17 @@ def unique() -> str:
     return f"{sec}.M{usec}P{os.getpid()}Q{next(_counter)}.{_HOST}"
 
 
+_UNIQUE = re.compile(r"\d+\.M\d+P(\d+)Q\d+\.(.+)")
+
+
+def writer_pid(name: str) -> int | None:
+    """The pid of the process of this host whose ``unique()`` made ``name``, else None."""
+    match = _UNIQUE.fullmatch(name)
+    if match is None or match.group(2) != _HOST:
+        return None
+    return int(match.group(1))
+
+
 def parse(name: str) -> ParsedName:
     """Split a file name into its base, the fields mailhub and Dovecot write, and flag letters."""
     base, sep, info = name.partition(":")

@@ -1,6 +1,7 @@
 """The async face of an open Maildir folder (implements ``store.api.Mailbox``).
 
-Blocking work runs on worker threads through ``asyncio.to_thread``: never a whole protocol
+Blocking work runs on worker threads (``asyncio.to_thread``; the two delivery steps on the
+store's own lean pool, see ``_threads``): never a whole protocol
 command, only the folder's own file and index calls. After each mutation the change records
 are published on the bus from the event loop thread (the bus is not thread-safe by design).
 """
@@ -11,15 +12,19 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.store import flags as flagmod
+from mailhub.store.api import PreparedMessage
 from mailhub.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from mailhub.store.maildir import _fs, filename
+from mailhub.store.maildir._threads import ThreadRunner
 from mailhub.store.maildir.folder import FolderCore, Prepared, crlf_size_of, to_lf
 from mailhub.store.maildir.state import base_of
 from mailhub.store.model import (
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # Writes the files of a batch (MULTIAPPEND, a delivery to many recipients) in parallel.
 _WRITERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="maildir-write")
+# The two steps of a pipelined delivery (``prepare``/``commit``): lean threads, see _threads.
+_PREPARERS = ThreadRunner(8, "maildir-prepare")
+_COMMITTERS = ThreadRunner(4, "maildir-commit")
 
 # Below this size a message is read on the event loop: a thread hop costs more than the read
 # (measured by bench/store.py's "read" figures).
@@ -118,6 +126,37 @@ class MaildirMessage:
             handle.close()
 
 
+_READY, _COMMITTING, _COMMITTED, _DISCARDED = "ready", "committing", "committed", "discarded"
+
+
+class PreparedFile:
+    """A delivery written and fsynced in the folder's ``tmp/``, waiting for ``commit``
+    (implements ``store.api.PreparedMessage``)."""
+
+    __slots__ = ("item", "mailbox", "state")
+
+    def __init__(self, mailbox: MaildirMailbox, item: Prepared) -> None:
+        self.mailbox = mailbox
+        self.item = item
+        self.state = _READY
+
+    @property
+    def size(self) -> int:
+        return self.item.size
+
+
+def _write_error(exc: OSError) -> MailError:
+    if _fs.is_disk_full(exc):
+        return MailError(MailErrorKind.TEMP, "the mail disk is full")
+    return MailError(MailErrorKind.TEMP, f"could not store the message: {exc}")
+
+
+def _remove(item: Prepared) -> None:
+    """A file prepared for a caller that went away: nobody will commit it."""
+    with contextlib.suppress(OSError):
+        os.unlink(item.tmp_path)
+
+
 class MaildirMailbox:
     """One open folder of an account, shared by every session of this process."""
 
@@ -132,6 +171,7 @@ class MaildirMailbox:
         self._sync_task: asyncio.Task[Sequence[Change]] | None = None
         self.watches: list[int] = []
         self._closed = False
+        self._commits: set[asyncio.Task[list[MessageInfo]]] = set()  # strong references
 
     @property
     def name(self) -> str:
@@ -254,14 +294,7 @@ class MaildirMailbox:
     ) -> list[MessageInfo]:
         now = time.time()
         prepared = [
-            Prepared(
-                self.core.path / "tmp" / filename.unique(),
-                len(data),
-                crlf_size_of(data),
-                flagmod.normalise(msg.flags),
-                msg.internal_date if msg.internal_date is not None else now,
-            )
-            for msg, data in zip(messages, lf, strict=True)
+            self._prepared_for(msg, data, now) for msg, data in zip(messages, lf, strict=True)
         ]
         try:
             if len(prepared) == 1:
@@ -281,13 +314,112 @@ class MaildirMailbox:
             for item in prepared:
                 with contextlib.suppress(FileNotFoundError):
                     item.tmp_path.unlink()
-            if _fs.is_disk_full(exc):
-                raise MailError(MailErrorKind.TEMP, "the mail disk is full") from exc
-            raise MailError(MailErrorKind.TEMP, f"could not store the message: {exc}") from exc
-        # Only the directories the files were renamed into need their entries made durable.
+            raise _write_error(exc) from exc
+        self._fsync_targets(infos)
+        return infos
+
+    def _prepared_for(self, message: NewMessage, lf: bytes, now: float) -> Prepared:
+        return Prepared(
+            self.core.path / "tmp" / filename.unique(),
+            len(lf),
+            crlf_size_of(lf),
+            flagmod.normalise(message.flags),
+            message.internal_date if message.internal_date is not None else now,
+        )
+
+    def _fsync_targets(self, infos: list[MessageInfo]) -> None:
+        """Only the directories the files were renamed into need their entries made durable."""
         for sub in {self.core.names.get(i.uid, "cur/").partition("/")[0] for i in infos}:
             _fs.fsync_dir(self.core.path / sub)
+
+    # ----------------------------------------------- deliveries in two steps (pipelining)
+    async def prepare(self, message: NewMessage) -> PreparedFile:
+        """Write and fsync ``message`` in ``tmp/`` on a writer thread (no folder lock, no
+        index): many of these run at once, and while the folder commits earlier ones."""
+        # A cancelled caller cannot stop a running write: the file is then removed once written.
+        item = await _PREPARERS.run(partial(self._prepare_blocking, message), orphan=_remove)
+        return PreparedFile(self, item)
+
+    def _prepare_blocking(self, message: NewMessage) -> Prepared:
+        data = to_lf(message.data)
+        item = self._prepared_for(message, data, time.time())
+        try:
+            _fs.write_new_file(item.tmp_path, data, item.internal_date)
+        except OSError as exc:  # write_new_file removed what it had written
+            raise _write_error(exc) from exc
+        return item
+
+    async def commit(
+        self, prepared: Sequence[PreparedMessage], *, into_new: bool = True
+    ) -> list[MessageInfo]:
+        files = [self._own(p) for p in prepared]
+        if not files:
+            return []
+        for f in files:
+            if f.state != _READY:
+                raise MailError(MailErrorKind.NOTPOSSIBLE, f"prepared message is {f.state}")
+        for f in files:  # until the commit is decided, a discard must not remove the file
+            f.state = _COMMITTING
+        size = sum(f.item.size for f in files)
+        try:
+            await self._account.check_quota(size, len(files))
+        except BaseException:
+            for f in files:
+                f.state = _READY
+            raise
+        # Once the thread may rename files, the outcome is seen to the end (states, quota,
+        # change records) even if the caller is cancelled meanwhile.
+        work = asyncio.get_running_loop().create_task(self._commit_files(files, size, into_new))
+        self._commits.add(work)
+        work.add_done_callback(self._commit_done)
+        return await asyncio.shield(work)
+
+    def _commit_done(self, work: asyncio.Task[list[MessageInfo]]) -> None:
+        self._commits.discard(work)
+        if not work.cancelled():
+            work.exception()  # retrieved: a caller that went away already got its answer
+
+    async def _commit_files(
+        self, files: list[PreparedFile], size: int, into_new: bool
+    ) -> list[MessageInfo]:
+        items = [f.item for f in files]
+        try:
+            infos = await _COMMITTERS.run(partial(self._commit_blocking, items, into_new))
+        except BaseException:
+            for f in files:
+                f.state = _READY
+            raise
+        for f in files:
+            f.state = _COMMITTED
+        self._account.record_usage(size, len(files))
+        self._publish([MessagesAdded(self._name, tuple(infos))])
         return infos
+
+    def _commit_blocking(self, items: list[Prepared], into_new: bool) -> list[MessageInfo]:
+        try:
+            infos = self.core.add_prepared(items, into_new)
+        except OSError as exc:
+            raise _write_error(exc) from exc
+        self._fsync_targets(infos)
+        return infos
+
+    def discard(self, prepared: Sequence[PreparedMessage]) -> None:
+        for p in prepared:
+            f = self._own(p)
+            if f.state != _READY:
+                continue
+            f.state = _DISCARDED
+            try:
+                os.unlink(f.item.tmp_path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # the next open of the folder sweeps it (dead writer)
+                log.warning("could not remove %s: %s", f.item.tmp_path, exc)
+
+    def _own(self, prepared: PreparedMessage) -> PreparedFile:
+        if not isinstance(prepared, PreparedFile) or prepared.mailbox is not self:
+            raise MailError(MailErrorKind.NOTPOSSIBLE, "message was prepared for another folder")
+        return prepared
 
     async def store_flags(
         self,

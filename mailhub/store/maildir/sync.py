@@ -10,6 +10,7 @@ commits, so two processes never adopt the same file twice.
 from __future__ import annotations
 
 import gc
+import logging
 import operator
 import os
 import time
@@ -33,6 +34,8 @@ from mailhub.store.maildir import _fs, filename, uidlist
 from mailhub.store.maildir.index import ROW_COLUMNS, IndexDB, Row
 from mailhub.store.maildir.state import FolderState, base_of, flagtext
 from mailhub.store.model import MessageInfo
+
+log = logging.getLogger(__name__)
 
 # A directory mtime is trusted to mean "unchanged" only once it is this old when recorded:
 # file systems stamp mtimes with a coarse clock, so two changes in one tick look like one.
@@ -113,6 +116,9 @@ class FolderSync(FolderState):
             if not (self.path / "cur").is_dir():
                 raise MailError(MailErrorKind.NOTFOUND, f"folder {self.mailbox!r} does not exist")
             _fs.make_maildir(self.path)
+            swept = _fs.sweep_tmp(self.path / "tmp")
+            if swept:
+                log.info("removed %d abandoned file(s) from %s", swept, self.path / "tmp")
             self.db = IndexDB(self.path)
             with self.db.write():
                 meta = self.db.meta()
