@@ -231,7 +231,7 @@ class SelectedView:
 
     async def updates(self, *, allow_expunge: bool) -> list[Response]:
         """Fold pending changes in; return the untagged responses to send now."""
-        if not self._expunged and not self.sub.pending():
+        if not self.has_updates():
             return []  # the common case, after every command
         changes, overflowed = self.sub.drain()
         out: list[Response] = []
