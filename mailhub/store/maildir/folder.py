@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mailhub.store import flags as flagmod
 from mailhub.store.maildir import _fs, filename
+from mailhub.store.maildir.cache_memo import MEMO
 from mailhub.store.maildir.index import IndexDB, Row
 from mailhub.store.maildir.state import flagtext
 from mailhub.store.maildir.sync import FolderSync, crlf_size_of
@@ -285,35 +286,33 @@ class FolderCore(FolderSync):
             return frozenset(r[0] for r in rows)
 
     def get_cached(self, uid: int, key: str) -> bytes | None:
-        with self.lock:
-            row = (
-                self._db()
-                .conn.execute("SELECT value FROM cache WHERE uid = ? AND key = ?", (uid, key))
-                .fetchone()
-            )
-            return None if row is None else bytes(row[0])
+        return self.get_cached_many([uid], key).get(uid)
 
     def set_cached(self, uid: int, key: str, value: bytes) -> None:
-        with self.lock:
-            db = self._db()
-            if uid not in self.infos:
-                return
-            with db.write():
-                db.put_cache([(uid, key, value)])
+        self.set_cached_many(key, {uid: value})
 
     def get_cached_many(self, uids: list[int], key: str) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        with self.lock:
-            conn = self._db().conn
-            for start in range(0, len(uids), 500):  # SQLite's bound-parameter limit
-                chunk = uids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT uid, value FROM cache WHERE key = ? AND uid IN ({marks})",
-                    (key, *chunk),
-                )
-                found.update((uid, bytes(value)) for uid, value in rows)
+        """From the memo (:mod:`.cache_memo`) where it holds them, else from the index."""
+        found, missing = MEMO.get_many(self.memo_scope, uids, key)
+        if missing:
+            with self.lock:
+                found.update(self.load_cached(missing, key))
         return found
+
+    def load_cached(self, uids: list[int], key: str) -> dict[int, bytes]:
+        """The index's rows for ``uids`` (the caller holds the folder lock), now memoised."""
+        loaded: list[tuple[int, bytes]] = []
+        conn = self._db().conn
+        for start in range(0, len(uids), 500):  # SQLite's bound-parameter limit
+            chunk = uids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT uid, value FROM cache WHERE key = ? AND uid IN ({marks})",
+                (key, *chunk),
+            )
+            loaded.extend((uid, bytes(value)) for uid, value in rows)
+        MEMO.put_many(self.memo_scope, key, loaded)
+        return dict(loaded)
 
     def try_set_cached_many(self, key: str, values: dict[int, bytes]) -> bool:
         """``set_cached_many`` without ever waiting (event loop thread): False, nothing
@@ -329,6 +328,7 @@ class FolderCore(FolderSync):
                 if conn is None:
                     return False
                 db.put_cache(rows)
+            MEMO.put_many(self.memo_scope, key, ((uid, value) for uid, _, value in rows))
             return True
         finally:
             self.lock.release()
@@ -341,6 +341,7 @@ class FolderCore(FolderSync):
                 return
             with db.write():
                 db.put_cache(rows)
+            MEMO.put_many(self.memo_scope, key, ((uid, value) for uid, _, value in rows))
 
     def keyword_names(self) -> list[str]:
         """Every keyword in use or in the table; recomputed only after a change (every SELECT

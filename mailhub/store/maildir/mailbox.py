@@ -25,6 +25,7 @@ from mailhub.store.api import PreparedMessage
 from mailhub.store.changes import Change, FlagsChanged, MessagesAdded, MessagesExpunged
 from mailhub.store.maildir import _fs, filename
 from mailhub.store.maildir._threads import ThreadRunner
+from mailhub.store.maildir.cache_memo import MEMO
 from mailhub.store.maildir.folder import FolderCore, Prepared, crlf_size_of, to_lf
 from mailhub.store.maildir.state import base_of
 from mailhub.store.model import (
@@ -510,17 +511,21 @@ class MaildirMailbox:
         await asyncio.to_thread(self.core.set_cached, uid, key, value)
 
     async def get_cached_many(self, uids: Iterable[int], key: str) -> dict[int, bytes]:
-        wanted = list(uids)
         core = self.core
+        found, missing = MEMO.get_many(core.memo_scope, uids, key)
+        if not missing:
+            return found
         # A few rows are read on the event loop: the thread hop costs more than the query
         # (WAL readers never wait for writers). Only when the folder's lock is free at once:
         # a long write in a worker thread must not stall every session.
-        if len(wanted) <= INLINE_CACHE_ROWS and core.lock.acquire(blocking=False):
+        if len(missing) <= INLINE_CACHE_ROWS and core.lock.acquire(blocking=False):
             try:
-                return core.get_cached_many(wanted, key)
+                found.update(core.load_cached(missing, key))
             finally:
                 core.lock.release()
-        return await asyncio.to_thread(core.get_cached_many, wanted, key)
+        else:
+            found.update(await asyncio.to_thread(core.get_cached_many, missing, key))
+        return found
 
     async def set_cached_many(self, key: str, values: Mapping[int, bytes]) -> None:
         rows = dict(values)

@@ -17,6 +17,7 @@ from pathlib import Path
 from mailhub.errors import MailError, MailErrorKind
 from mailhub.store import flags as flagmod
 from mailhub.store.maildir import _fs
+from mailhub.store.maildir.cache_memo import MEMO, new_scope
 from mailhub.store.maildir.index import IndexDB
 from mailhub.store.maildir.keywords import KeywordTable
 from mailhub.store.model import MailboxStatus, MessageInfo, Snapshot
@@ -41,6 +42,8 @@ class FolderState:
         self.db: IndexDB | None = None
         self.keywords = KeywordTable(path)
         self.uidvalidity = 0
+        # This folder's key space in the process's cache memo (renewed with UIDVALIDITY).
+        self.memo_scope = new_scope()
         self.uid_next = 1
         self.highest_modseq = 1
         self.infos: dict[int, MessageInfo] = {}
@@ -82,6 +85,7 @@ class FolderState:
         return info
 
     def forget(self, uid: int) -> None:
+        MEMO.forget(self.memo_scope, uid)
         if self.infos.pop(uid, None) is not None:
             self.by_base.pop(base_of(self.names.pop(uid)), None)
             self._snapshot = None

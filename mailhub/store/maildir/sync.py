@@ -31,6 +31,7 @@ from mailhub.store.changes import (
     UidValidityChanged,
 )
 from mailhub.store.maildir import _fs, filename, uidlist
+from mailhub.store.maildir.cache_memo import new_scope
 from mailhub.store.maildir.index import ROW_COLUMNS, IndexDB, Row
 from mailhub.store.maildir.state import FolderState, base_of, flagtext
 from mailhub.store.model import MessageInfo
@@ -164,6 +165,8 @@ class FolderSync(FolderState):
         try:
             self._data_version = db.data_version()
             meta = db.meta()
+            if meta["uidvalidity"] != self.uidvalidity:
+                self.memo_scope = new_scope()  # the UIDs now name other messages
             self.uidvalidity = meta["uidvalidity"]
             self.uid_next = meta["uid_next"]
             self.highest_modseq = meta["highest_modseq"]
