@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 __all__ = ["MUTF7Error", "UTF7Error", "decode", "encode"]
 
@@ -33,8 +34,10 @@ def _shift(chars: list[str]) -> str:
     return "&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-"
 
 
+@functools.lru_cache(maxsize=4096)
 def encode(text: str) -> str:
-    """Encode a Unicode mailbox name as modified UTF-7."""
+    """Encode a Unicode mailbox name as modified UTF-7 (remembered: the same few names are
+    encoded in every LIST and STATUS response of a rev1 client)."""
     out: list[str] = []
     pending: list[str] = []
     for ch in text:

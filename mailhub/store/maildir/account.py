@@ -272,6 +272,9 @@ class MaildirAccount:
 
     # -------------------------------------------------------------------- folders
     async def open_mailbox(self, name: str) -> MaildirMailbox:
+        mailbox = self._open.get(name)  # keys are canonical names: a hit needs no checks
+        if mailbox is not None:
+            return mailbox
         name = layout.canonical(name)
         mailbox = self._open.get(name)
         if mailbox is not None:

@@ -269,7 +269,8 @@ class MaildirMailbox:
     async def status(self) -> MailboxStatus:
         """From the folder's counters, which flag changes keep up to date: clients poll
         STATUS, and a big folder is worth not walking each time."""
-        await self.snapshot()  # catches up with outside changes first
+        if self.dirty or self._account.store.polling:
+            await self._maybe_sync()  # catches up with outside changes first
         return self.core.status()
 
     # ---------------------------------------------------------------------- writes

@@ -12,6 +12,7 @@ import collections
 import operator
 import os
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 from mailhub.errors import MailError, MailErrorKind
@@ -120,21 +121,21 @@ class FolderState:
             )
 
     def status(self) -> MailboxStatus:
+        """From the counters and the memory: no snapshot tuple is built for a STATUS poll."""
         with self.lock:
-            snap = self.snapshot()
             counts = self._counts
             if counts is None:
-                counts = self._counts = _count(snap.messages)
-        unseen, deleted, size = counts
-        return MailboxStatus(
-            len(snap.messages),
-            unseen,
-            snap.uid_next,
-            snap.uidvalidity,
-            snap.highest_modseq,
-            size,
-            deleted,
-        )
+                counts = self._counts = _count(self.infos.values())
+            unseen, deleted, size = counts
+            return MailboxStatus(
+                len(self.infos),
+                unseen,
+                self.uid_next,
+                self.uidvalidity,
+                self.highest_modseq,
+                size,
+                deleted,
+            )
 
     def infos_of(self, uids: list[int]) -> list[MessageInfo]:
         with self.lock:
@@ -192,7 +193,7 @@ _FLAGS_OF = operator.attrgetter("flags")
 _SIZE_OF = operator.attrgetter("size")
 
 
-def _count(messages: tuple[MessageInfo, ...]) -> tuple[int, int, int]:
+def _count(messages: Collection[MessageInfo]) -> tuple[int, int, int]:
     """(unseen, deleted, total size); map/Counter keep the per-message work in C."""
     by_flags = collections.Counter(map(_FLAGS_OF, messages))
     unseen = sum(n for flags, n in by_flags.items() if flagmod.SEEN not in flags)
