@@ -315,8 +315,8 @@ async def search(mailbox: MessageOpener, key: sk.SearchKey, ctx: SearchContext) 
     if isinstance(key, sk.FlagKey) and key.flag in SYSTEM_FLAGS:
         # SEARCH UNSEEN / FLAGGED / DELETED... (what clients poll with): one C-level pass,
         # no evaluator call per message
-        flag, present = key.flag, key.present
-        if present:
+        flag = key.flag
+        if key.present:
             return [i for i, info in enumerate(messages, 1) if flag in info.flags]
         return [i for i, info in enumerate(messages, 1) if flag not in info.flags]
     fn, level = _Compiler(ctx).compile(key)

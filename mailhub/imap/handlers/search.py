@@ -37,13 +37,19 @@ async def run_search(
     """(sequence number, entry) of the selected messages matching ``criteria``."""
     view = session.selected
     assert view is not None
+    messages = view.messages
+    return [(s, messages[s - 1]) for s in await _matching(session, view, criteria)]
+
+
+async def _matching(
+    session: Session, view: SelectedView, criteria: sk.SearchKey | None
+) -> list[int]:
+    """Sequence numbers (ascending) of the selected messages matching ``criteria``."""
     key = criteria if criteria is not None else sk.AllKey()
     if uses_modseq(key):
         session.condstore_used = True
-    messages = view.messages
-    ctx = SearchContext(messages, saved=session.searchres, recent=_Recent(view))
-    seqs = await search(view.mailbox, key, ctx)
-    return [(s, messages[s - 1]) for s in seqs]
+    ctx = SearchContext(view.messages, saved=session.searchres, recent=_Recent(view))
+    return await search(view.mailbox, key, ctx)
 
 
 def result_modseq(
@@ -81,16 +87,24 @@ def save_and_options(
 
 async def handle_search(session: Session, cmd: c.Search) -> Tagged:
     """RFC 9051 §6.4.4 / RFC 4731 §3.1 / RFC 5182 §2."""
-    found = await run_search(session, cmd.criteria)
-    numbers = [info.uid for _, info in found] if cmd.uid else [seq for seq, _ in found]
-    modseq = result_modseq(cmd.criteria, found)
+    view = session.selected
+    assert view is not None
+    messages = view.messages
+    seqs = await _matching(session, view, cmd.criteria)
+    uids = [messages[s - 1].uid for s in seqs] if cmd.uid or cmd.return_opts else []
+    numbers = uids if cmd.uid else seqs
+    modseq = None
+    if cmd.criteria is not None and seqs and uses_modseq(cmd.criteria):
+        modseq = result_modseq(cmd.criteria, [(s, messages[s - 1]) for s in seqs])
     opts = cmd.return_opts
     if opts is None and session.rev2:
         opts = ()  # IMAP4rev2 has no "* SEARCH": ESEARCH with ALL (RFC 9051 §6.4.4)
     if opts is None:
         await session.send(SearchResponse(tuple(numbers), modseq))
     else:
-        send, rest = save_and_options(session, opts, [info.uid for _, info in found])
+        if not uids:
+            uids = [messages[s - 1].uid for s in seqs]
+        send, rest = save_and_options(session, opts, uids)
         if send:
             await session.send(
                 ESearchResponse.from_numbers(cmd.tag, cmd.uid, numbers, rest, modseq)
