@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mailhub.store.maildir.checkpointer import BACKSTOP_PAGES, CHECKPOINT_EVERY, request_checkpoint
+
 FILE_NAME = "mailhub-index.sqlite"
 SCHEMA_VERSION = 1
 
@@ -62,6 +64,9 @@ class IndexDB:
         )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
+        # checkpoints happen on a background thread (see ``checkpointer``)
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        self._commits = 0
         with self.write():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -80,6 +85,13 @@ class IndexDB:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self._committed()
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY:
+            self._commits = 0
+            request_checkpoint(self.path)
 
     @contextmanager
     def write_now(self) -> Iterator[sqlite3.Connection | None]:
@@ -104,6 +116,7 @@ class IndexDB:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._committed()
 
     def data_version(self) -> int:
         """Changes when another connection (process) committed (SQLite ``PRAGMA data_version``)."""
