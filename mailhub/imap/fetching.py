@@ -89,6 +89,18 @@ _FAST = {
     "BODYSTRUCTURE": 7,
     "INTERNALDATE": 8,
 }
+_WHOLE_BODY = 9  # BODY.PEEK[] of a message small enough to be sent from one read
+_WHOLE = Section()
+
+
+def _fast_code(att: FetchAtt) -> int:
+    if att.section is None:
+        return _FAST.get(att.name, 0)
+    if att.name == "BODY" and att.section == _WHOLE and att.partial is None:
+        return _WHOLE_BODY
+    return 0
+
+
 # Index-only FETCH answers are produced this many messages at a time (one bytes each).
 _LINES_PER_CHUNK = 512
 
@@ -224,10 +236,7 @@ def _plan_of(atts: tuple[FetchAtt, ...], uid_command: bool) -> _Plan:
             seen.add(name)
             ordered.append(att)
     names = tuple(_response_name(a) for a in ordered)
-    steps = tuple(
-        (n, a, _FAST.get(a.name, 0) if a.section is None else 0)
-        for n, a in zip(names, ordered, strict=True)
-    )
+    steps = tuple((n, a, _fast_code(a)) for n, a in zip(names, ordered, strict=True))
     return _Plan(
         atts=tuple(ordered),
         names=names,
@@ -274,23 +283,22 @@ class Fetcher:
         :meth:`encode_index_only` can answer without building response objects."""
         return not self.sets_seen and all(0 < fast <= 4 for _, _, fast in self._plan)
 
-    @property
-    def direct(self) -> bool:
-        """Whether :meth:`encode_direct` can answer: index items plus INTERNALDATE and the
-        cached ENVELOPE / BODY / BODYSTRUCTURE (what mail clients list a folder with)."""
-        return not self.sets_seen and all(fast for _, _, fast in self._plan)
+    def direct_for(self, targets: Sequence[tuple[int, MessageInfo]]) -> bool:
+        """Whether :meth:`encode_batch` can answer for ``targets``: index items plus
+        INTERNALDATE, the cached ENVELOPE / BODY / BODYSTRUCTURE (what mail clients list a
+        folder with), and BODY.PEEK[] of messages small enough to need no streaming (what
+        they open a message with)."""
+        if self.sets_seen or not all(fast for _, _, fast in self._plan):
+            return False
+        if any(fast == _WHOLE_BODY for _, _, fast in self._plan):
+            return all(info.size <= STREAM_THRESHOLD for _, info in targets)
+        return True
 
-    async def encode_direct(
+    def batches(
         self, targets: Iterable[tuple[int, MessageInfo]]
-    ) -> AsyncIterator[bytes]:
-        """The wire bytes of a :attr:`direct` FETCH, one batch of messages at a time.
-
-        Byte-for-byte what :meth:`responses` produces, without response objects: one cache
-        lookup per batch, the cached values written out as they are. On a miss an
-        ENVELOPE-only FETCH parses just the header block (and caches just the envelope);
-        the fills of a batch are written to the index in one short transaction, on the event
-        loop unless a lock is in the way (a thread hop per batch cost more).
-        """
+    ) -> Iterator[list[tuple[int, MessageInfo]]]:
+        """The targets (minus those CHANGEDSINCE leaves out) in batches for
+        :meth:`encode_batch` (a plain generator: an async one costs a WeakSet entry each)."""
         changedsince = self.options.changedsince
         batch: list[tuple[int, MessageInfo]] = []
         for seq, info in targets:
@@ -298,17 +306,26 @@ class Fetcher:
                 continue
             batch.append((seq, info))
             if len(batch) >= SEEN_BATCH:
-                yield await self._direct_batch(batch)
+                yield batch
                 batch = []
         if batch:
-            yield await self._direct_batch(batch)
+            yield batch
 
-    async def _direct_batch(self, batch: list[tuple[int, MessageInfo]]) -> bytes:
+    async def encode_batch(self, batch: list[tuple[int, MessageInfo]]) -> bytes:
+        """The wire bytes of a :meth:`direct_for` FETCH of one batch of messages.
+
+        Byte-for-byte what :meth:`responses` produces, without response objects: one cache
+        lookup per batch, the cached values written out as they are. On a miss an
+        ENVELOPE-only FETCH parses just the header block (and caches just the envelope);
+        the fills of a batch are written to the index in one short transaction, on the event
+        loop unless a lock is in the way (a thread hop per batch cost more).
+        """
         opts = self.options
         plan = self._prefixes
         codes = {fast for _, fast in plan}
         needs_full = 6 in codes or 7 in codes
         needs_env = 5 in codes
+        needs_body = _WHOLE_BODY in codes
         add_modseq = not self.wants_modseq and (
             opts.changedsince is not None or (opts.condstore and self.wants_flags)
         )
@@ -341,6 +358,13 @@ class Fetcher:
                         continue
                     env = envelope(root_fields(data))
                     writes[uid] = pack_envelope(env)
+            body: bytes | None = None
+            if needs_body:
+                data = await self._message_bytes(info, header_only=False)
+                if data is None:
+                    self.missing.append(uid)
+                    continue
+                body = S.nul_safe(data)
             parts = [b"* %d FETCH (" % seq]
             for i, (name, fast) in enumerate(plan):
                 if i:
@@ -363,6 +387,10 @@ class Fetcher:
                 elif fast == 7:
                     assert full is not None
                     parts.append(full.bodystructure)
+                elif fast == _WHOLE_BODY:
+                    assert body is not None
+                    parts.append(b"{%d}\r\n" % len(body))
+                    parts.append(body)
                 else:
                     parts.append(quoted(fetch_internaldate(info.internal_date).encode("utf-8")))
             if add_modseq:

@@ -9,7 +9,7 @@ does not report them a second time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from mailhub.imap.fetching import Fetcher, FetchFailed, FetchOptions, vanished_uids
 from mailhub.imap.proto import Code
@@ -50,12 +50,12 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
         ),
     )
     messages = view.messages
-    targets: Iterable[tuple[int, MessageInfo]]
+    targets: Sequence[tuple[int, MessageInfo]]
     whole = len(seqs) == len(messages)  # 1:* (the numbers are sorted and distinct)
     if whole:
-        targets = zip(seqs, messages, strict=True)
+        targets = list(zip(seqs, messages, strict=True))
     else:
-        targets = zip(seqs, [messages[s - 1] for s in seqs], strict=True)
+        targets = [(s, messages[s - 1]) for s in seqs]
     if fetcher.index_only:
         chunk: list[bytes] = []
         size = 0
@@ -68,8 +68,9 @@ async def handle_fetch(session: Session, cmd: c.Fetch) -> Tagged:
         if chunk:
             await session.send_raw(b"".join(chunk))
         return session.ok(cmd, "FETCH completed")
-    if fetcher.direct:
-        async for data in fetcher.encode_direct(targets):
+    if fetcher.direct_for(targets):
+        for batch in fetcher.batches(targets):
+            data = await fetcher.encode_batch(batch)
             if data:
                 await session.send_raw(data)
         if fetcher.missing:
