@@ -344,9 +344,11 @@ class ImapConnection:
                 if self._ztail:
                     self._feed_compressed(b"")
                     continue
-                await self.flush()
+                if self._out or self._zdirty:
+                    await self.flush()
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                data = await self._read(left)
+                data = await self.deadline.run(self.reader.read(_READ_SIZE), left)
+                self.last_read = time.monotonic()
                 if not data:
                     return None
                 if self._inflate is not None:
@@ -359,11 +361,6 @@ class ImapConnection:
                 await self.flush()
                 continue
             return ev
-
-    async def _read(self, timeout: float | None) -> bytes:
-        data = await self.deadline.run(self.reader.read(_READ_SIZE), timeout)
-        self.last_read = time.monotonic()
-        return data
 
     async def watch_shutdown(self) -> None:
         """At server shutdown, end a wait for input at once (the current command finishes)."""

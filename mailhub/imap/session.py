@@ -389,7 +389,18 @@ class Session:
                     cmd.tag, "NO", f"{spec.name} not available", ResponseCode.of(Code.SERVERBUG)
                 )
             else:
-                result = await self._run(handler, cmd, spec.name)
+                try:
+                    result = await handler(self, cmd)
+                except CommandError as exc:
+                    result = Tagged(cmd.tag, exc.status, exc.text, exc.code)
+                except MailError as exc:
+                    if exc.kind is MailErrorKind.TEMP:
+                        self.log.warning("%s failed: %s", spec.name, exc.message)
+                    result = self.mail_error(cmd.tag, exc)
+                except (ConnectionError, TimeoutError):
+                    raise
+                except Exception:
+                    result = self.server_bug(cmd.tag, spec.name)
         if result.status == "BAD":
             self.protocol_errors += 1
         view = self.selected
@@ -410,27 +421,8 @@ class Session:
                 await self.send(
                     Untagged("OK", "Mailbox no longer exists", ResponseCode.of(Code.CLOSED))
                 )
-        b = Builder(self.utf8)  # a tagged reply streams no body: straight to bytes
-        result.write(b)
-        if b.pieces:
-            await self.conn.write(b.finish())
-        else:
-            self.conn.queue(bytes(b.buf))
+        self.conn.queue(result.line(self.utf8))  # a tagged reply streams no body
         await self.conn.flush()
-
-    async def _run(self, handler: Handler, cmd: Command, name: str) -> Tagged:
-        try:
-            return await handler(self, cmd)
-        except CommandError as exc:
-            return Tagged(cmd.tag, exc.status, exc.text, exc.code)
-        except MailError as exc:
-            if exc.kind is MailErrorKind.TEMP:
-                self.log.warning("%s failed: %s", name, exc.message)
-            return self.mail_error(cmd.tag, exc)
-        except (ConnectionError, TimeoutError):
-            raise
-        except Exception:
-            return self.server_bug(cmd.tag, name)
 
     async def greeting(self) -> None:
         caps = ResponseCode.capability(self.capabilities())

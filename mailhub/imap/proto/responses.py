@@ -114,6 +114,10 @@ def _code(b: Builder, code: ResponseCode | None) -> None:
 # status responses
 
 
+# (status, text, utf8) -> b" <text>\r\n" of a tagged line: the texts are a few constants.
+_TAILS: dict[tuple[str, str, bool], bytes] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Tagged(Response):
     """``tag OK|NO|BAD [code] text`` (RFC 9051 §7.1)."""
@@ -128,6 +132,23 @@ class Tagged(Response):
         _code(b, self.code)
         b.text(self.text or self.status)
         b.raw(b"\r\n")
+
+    def line(self, utf8: bool) -> bytes:
+        """The encoded line; what :meth:`write` produces, without a Builder when there is
+        no response code (every command ends with one of these)."""
+        if self.code is not None:
+            b = Builder(utf8)
+            self.write(b)
+            return bytes(b.buf)
+        key = (self.status, self.text, utf8)
+        tail = _TAILS.get(key)
+        if tail is None:
+            b = Builder(utf8)
+            b.text(self.text or self.status)
+            tail = b" " + bytes(b.buf) + b"\r\n"
+            if len(_TAILS) < 4096:
+                _TAILS[key] = tail
+        return self.tag.encode("ascii") + b" " + self.status.encode() + tail
 
 
 @dataclass(frozen=True, slots=True)

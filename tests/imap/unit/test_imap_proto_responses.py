@@ -339,3 +339,23 @@ def test_mailbox_names_read_back(name: str, utf8: bool) -> None:
     b.value(MailboxName(name))
     wire = b"".join(p for p in b.finish() if isinstance(p, bytes))
     assert read_mailbox(Reader(wire), NameOptions(utf8=utf8)) == name
+
+
+def test_tagged_line_is_what_write_produces() -> None:
+    """The Builder-free encoding of tagged replies, remembered per text, equals write()."""
+    from mailhub.imap.proto.codes import Code, ResponseCode
+    from mailhub.imap.proto.responses import Tagged
+
+    cases = [
+        Tagged("a1", "OK", "NOOP completed"),
+        Tagged("a2", "OK", "NOOP completed"),  # the remembered tail, another tag
+        Tagged("b", "NO", "Mailbox doesn't exist", ResponseCode.of(Code.NONEXISTENT)),
+        Tagged("c", "BAD", "line\r\nbreak"),
+        Tagged("d", "OK", ""),
+        Tagged("e", "NO", "naïve"),
+    ]
+    for utf8 in (False, True, False):
+        for resp in cases:
+            b = Builder(utf8)
+            resp.write(b)
+            assert resp.line(utf8) == bytes(b.buf), (resp, utf8)
