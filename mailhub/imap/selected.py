@@ -189,9 +189,10 @@ class SelectedView:
             if info.modseq > self.highest_modseq:
                 self.highest_modseq = info.modseq
 
-    def flags_update(self, seq: int) -> RawResponse:
+    def flags_update(self, seq: int, *, with_uid: bool = False) -> RawResponse:
         """:meth:`flags_response` as ready bytes: another session's STORE is reported to
-        every session of a shared mailbox, so this runs once per session per change."""
+        every session of a shared mailbox, so this runs once per session per change (and
+        once per message for a STORE's own answer)."""
         info = self.messages[seq - 1]
         recent = self.is_recent(info.uid)
         key = (info.flags, recent)
@@ -205,7 +206,7 @@ class SelectedView:
                 _FLAG_LISTS.clear()
             _FLAG_LISTS[key] = flags
         line = b"* %d FETCH (FLAGS %s" % (seq, flags)
-        if self.session.qresync:
+        if with_uid or self.session.qresync:
             line += b" UID %d" % info.uid
         if self.session.condstore:
             line += b" MODSEQ (%d)" % info.modseq

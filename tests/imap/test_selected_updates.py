@@ -28,13 +28,15 @@ def _view(qresync: bool, condstore: bool, first_recent: int | None) -> SelectedV
 
 
 def test_flags_update_bytes_match_the_response_object() -> None:
-    for qresync, condstore, first_recent in itertools.product(
-        (False, True), (False, True), (None, 4)
+    """Also a UID STORE's own answer (``with_uid``), which is sent the same way."""
+    for qresync, condstore, first_recent, with_uid in itertools.product(
+        (False, True), (False, True), (None, 4), (False, True)
     ):
         view = _view(qresync, condstore, first_recent)
         for seq in range(1, view.exists + 1):
             old = Builder(False)
-            view.flags_response(seq).write(old)
+            view.flags_response(seq, with_uid=with_uid).write(old)
             new = Builder(False)
-            view.flags_update(seq).write(new)
-            assert bytes(new.buf) == bytes(old.buf), (qresync, condstore, first_recent, seq)
+            view.flags_update(seq, with_uid=with_uid).write(new)
+            case = (qresync, condstore, first_recent, with_uid, seq)
+            assert bytes(new.buf) == bytes(old.buf), case

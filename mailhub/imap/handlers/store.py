@@ -38,10 +38,11 @@ async def handle_store(session: Session, cmd: c.Store) -> Tagged:
                 continue
             if cmd.silent and uid not in changed_uids:
                 continue
-            resp = view.flags_response(seq, with_uid=cmd.uid)
             if cmd.silent:  # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ
-                resp = type(resp)(seq, tuple(i for i in resp.items if i[0] != "FLAGS"))
-            await session.send(resp)
+                resp = view.flags_response(seq, with_uid=cmd.uid)
+                await session.send(type(resp)(seq, tuple(i for i in resp.items if i[0] != "FLAGS")))
+            else:
+                await session.send_raw(view.flags_update(seq, with_uid=cmd.uid).data)
     if refused:
         numbers = (
             sorted(refused)
