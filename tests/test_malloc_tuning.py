@@ -47,3 +47,19 @@ def test_login_burst_leaves_no_scrypt_buffers_behind(mailhub_server: MailhubServ
     grown = _pss_kb(server.proc.pid) - before
     # every pool thread keeping its buffer would be 16 MiB each, at least 32 MB on any machine
     assert grown < 24 * 1024, f"server kept {grown} KB after 36 logins"
+
+
+def test_serve_spaces_out_full_collections() -> None:
+    """The thresholds ``serve`` sets (the call is in ``cmd_serve``)."""
+    import gc
+
+    from mailhub.malloc_tuning import GC_THRESHOLDS, space_out_full_collections
+
+    before = gc.get_threshold()
+    try:
+        space_out_full_collections()
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
+    cli = Path(__file__).resolve().parent.parent / "mailhub" / "cli.py"
+    assert "space_out_full_collections()" in cli.read_text()
