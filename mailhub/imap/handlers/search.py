@@ -91,19 +91,18 @@ async def handle_search(session: Session, cmd: c.Search) -> Tagged:
     assert view is not None
     messages = view.messages
     seqs = await _matching(session, view, cmd.criteria)
-    uids = [messages[s - 1].uid for s in seqs] if cmd.uid or cmd.return_opts else []
+    opts = cmd.return_opts
+    if opts is None and session.rev2:
+        opts = ()  # IMAP4rev2 has no "* SEARCH": ESEARCH with ALL (RFC 9051 §6.4.4)
+    # UIDs only when the reply or SAVE needs them: a plain SEARCH answers with seqs as found
+    uids = [messages[s - 1].uid for s in seqs] if cmd.uid or opts is not None else []
     numbers = uids if cmd.uid else seqs
     modseq = None
     if cmd.criteria is not None and seqs and uses_modseq(cmd.criteria):
         modseq = result_modseq(cmd.criteria, [(s, messages[s - 1]) for s in seqs])
-    opts = cmd.return_opts
-    if opts is None and session.rev2:
-        opts = ()  # IMAP4rev2 has no "* SEARCH": ESEARCH with ALL (RFC 9051 §6.4.4)
     if opts is None:
         await session.send(SearchResponse(tuple(numbers), modseq))
     else:
-        if not uids:
-            uids = [messages[s - 1].uid for s in seqs]
         send, rest = save_and_options(session, opts, uids)
         if send:
             await session.send(
